@@ -1,0 +1,77 @@
+# ws4redis: `make run` starts the demo, `make test` runs every test. See README.md.
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+STAGE := $(CURDIR)/stage
+BUILD_DIR := $(CURDIR)/.build/release
+CC ?= cc
+CFLAGS ?= -O2 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
+MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd)
+MHD_LIBS = $(shell pkg-config --libs libmicrohttpd)
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+APT_PACKAGES := libhiredis-dev libmicrohttpd-dev redis-server redis-tools pkg-config python3-venv procps
+HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
+HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
+SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
+
+.PHONY: all deps build stage install run test unit-test c-test e2e-test venv clean
+
+all: build
+
+## deps: installs the Debian packages the build and the tests need (only those missing).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis: $(SWIFT_SOURCES)
+	swift build -c release
+	@touch $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis
+
+$(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(BUILD_DIR)/libws4redis.so
+	$(CC) $(CFLAGS) -Iinclude -Iplugin $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
+	  -L$(BUILD_DIR) -lws4redis $(MHD_LIBS) -ldl -Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN'
+
+build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis $(BUILD_DIR)/ws4redis-host
+
+## install: bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so, include/ws4redis.h, lib/pkgconfig/ws4redis.pc
+install: build
+	install -d $(PREFIX)/bin $(PREFIX)/lib/pkgconfig $(PREFIX)/include
+	install -m 755 $(BUILD_DIR)/ws4redis $(BUILD_DIR)/ws4redis-host $(PREFIX)/bin/
+	install -m 755 $(BUILD_DIR)/libws4redis.so $(PREFIX)/lib/
+	install -m 644 include/ws4redis.h $(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)|" \
+	  ws4redis.pc.in > $(PREFIX)/lib/pkgconfig/ws4redis.pc
+
+stage:
+	$(MAKE) install PREFIX=$(STAGE)
+
+venv: $(VENV)/.ready
+$(VENV)/.ready: Tests/e2e/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r Tests/e2e/requirements.txt
+	touch $@
+
+## run: the demo: a private redis-server (unless REDIS_URL is set) and the host on 127.0.0.1:8080.
+run: deps stage
+	./scripts/run-demo.sh $(STAGE)
+
+unit-test:
+	swift build -c release --build-tests
+	swift test -c release --skip-build
+
+c-test: stage
+	$(CC) $(CFLAGS) -I$(STAGE)/include -o $(STAGE)/capi-test Tests/capi/capi_test.c \
+	  $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs ws4redis) -Wl,-rpath,$(STAGE)/lib
+	./scripts/with-redis.sh $(STAGE)/capi-test
+
+e2e-test: stage venv
+	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q Tests/e2e
+
+## test: the whole suite.
+test: deps unit-test c-test e2e-test
+
+clean:
+	rm -rf .build $(STAGE) $(VENV)

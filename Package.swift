@@ -1,0 +1,58 @@
+// swift-tools-version:5.10
+import PackageDescription
+
+/// Exports only the `ws4r_*` C ABI from libws4redis.so and carries the Swift runtime inside it,
+/// so the library loads into processes (C hosts, Python) that have no Swift installed.
+let cABILinkerFlags: [String] = [
+    "-static-stdlib",
+    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/WS4RedisCAPI/exports.map",
+]
+
+let package = Package(
+    name: "ws4redis",
+    products: [
+        .library(name: "ws4redis", type: .dynamic, targets: ["WS4RedisCAPI"]),
+        .executable(name: "ws4redis", targets: ["ws4redis-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "CWS4Redis"),
+        .target(
+            name: "WS4Redis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "WS4RedisCAPI",
+            dependencies: ["WS4Redis", "CWS4Redis"],
+            linkerSettings: [.unsafeFlags(cABILinkerFlags)]
+        ),
+        .executableTarget(
+            name: "ws4redis-cli",
+            dependencies: [
+                "WS4Redis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/ws4redis",
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+        ),
+        .testTarget(
+            name: "WS4RedisTests",
+            dependencies: [
+                "WS4Redis",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

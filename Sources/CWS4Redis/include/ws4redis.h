@@ -1,0 +1,1 @@
+../../../include/ws4redis.h
