@@ -64,7 +64,7 @@ unit-test:
 
 c-test: stage
 	$(CC) $(CFLAGS) -I$(STAGE)/include -o $(STAGE)/capi-test Tests/capi/capi_test.c \
-	  $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs ws4redis) -Wl,-rpath,$(STAGE)/lib
+	  $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs ws4redis) -lhiredis -Wl,-rpath,$(STAGE)/lib
 	./scripts/with-redis.sh $(STAGE)/capi-test
 
 e2e-test: stage venv

@@ -12,7 +12,7 @@ let package = Package(
     name: "ws4redis",
     products: [
         .library(name: "ws4redis", type: .dynamic, targets: ["WS4RedisCAPI"]),
-        .executable(name: "ws4redis", targets: ["ws4redis-cli"]),
+        .executable(name: "ws4redis-cli", targets: ["ws4redis-cli"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -45,7 +45,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ws4redis",
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])]
         ),
         .testTarget(
             name: "WS4RedisTests",

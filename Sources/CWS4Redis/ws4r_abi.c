@@ -1,6 +1,31 @@
-// The one table a dlopen user fetches with ws4r_get_api(). Kept in C so that its layout is, by
-// construction, the header's; the functions it points to are the Swift @_cdecl exports.
+// The parts of the C ABI that are plain constants (versions, status names) and the function table
+// a dlopen user fetches with ws4r_get_api(). Kept in C so that their layout and strings are, by
+// construction, the header's; the table points to the Swift @_cdecl exports.
 #include "ws4redis.h"
+
+static const char *const status_names[] = {
+    [WS4R_OK] = "ok",
+    [WS4R_EINVAL] = "invalid argument",
+    [WS4R_ECONFIG] = "invalid configuration",
+    [WS4R_ENOMEM] = "out of memory",
+    [WS4R_ESTATE] = "wrong state for this call",
+    [WS4R_EBIND] = "cannot bind the listen address",
+    [WS4R_EREDIS] = "Redis error",
+    [WS4R_EHANDSHAKE] = "websocket handshake refused",
+    [WS4R_EIO] = "I/O error",
+    [WS4R_EVERSION] = "incompatible ABI version",
+    [WS4R_ELIMIT] = "limit reached",
+};
+
+const char *ws4r_strerror(int code) {
+    if (code < 0 || (size_t)code >= sizeof(status_names) / sizeof(status_names[0]) || status_names[code] == NULL)
+        return "unknown status code";
+    return status_names[code];
+}
+
+unsigned ws4r_version_number(void) { return WS4R_VERSION_NUMBER; }
+
+const char *ws4r_version_string(void) { return WS4R_VERSION_STRING; }
 
 static const ws4r_api api_v1 = {
     .struct_size = sizeof(ws4r_api),

@@ -1,0 +1,63 @@
+import NIOCore
+
+/// Everything a server needs to know, with the defaults the C ABI's `ws4r_config_init` also reports.
+public struct ServerConfiguration: Sendable {
+    /// Where Redis is; `redis://127.0.0.1:6379/0` as the original's `WS4REDIS_CONNECTION` default.
+    public var redis: RedisEndpoint = .defaultEndpoint
+    /// Prefix of channels and keys (`WS4REDIS_PREFIX`); none by default, as in the original.
+    public var keyPrefix: String = ""
+    /// The URL prefix of websocket endpoints (`WEBSOCKET_URL`).
+    public var urlPrefix: String = "/ws/"
+    /// The standalone listener; nil when a host adopts connections instead.
+    public var listenAddress: HostAndPort? = nil
+    /// Path of the plain echo endpoint for conformance tests; off unless set.
+    public var echoPath: String? = nil
+    /// Event loops for websocket I/O; 0 means one per core.
+    public var ioThreads: Int = 0
+    /// The original drops clients sending more than 1 MiB; we refuse with 1009 instead.
+    public var maxMessageSize: Int = 1 << 20
+    /// One frame may carry a whole message.
+    public var maxFrameSize: Int = 1 << 20
+    /// 0 means unlimited; the fd limit of the process is the real bound then.
+    public var maxConnections: Int = 0
+    /// Enough for a few hundred typical messages queued towards one client.
+    public var maxOutboundBytes: Int = 4 << 20
+    /// Idle clients are pinged this often (milliseconds); proxies commonly cut idle streams at 60 s.
+    public var pingIntervalMilliseconds: Int = 30_000
+
+    public init() {}
+
+    /// Checks the values that have no safe interpretation.
+    public func validated() throws -> ServerConfiguration {
+        guard urlPrefix.hasPrefix("/") else { throw WS4RedisError.configuration("url prefix must start with '/': \(urlPrefix)") }
+        if let echoPath, !echoPath.hasPrefix("/") { throw WS4RedisError.configuration("echo path must start with '/': \(echoPath)") }
+        guard ioThreads >= 0, ioThreads <= 1024 else { throw WS4RedisError.configuration("io threads out of range: \(ioThreads)") }
+        guard maxMessageSize > 0, maxFrameSize > 0 else { throw WS4RedisError.configuration("message and frame limits must be positive") }
+        guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }
+        guard maxConnections >= 0, pingIntervalMilliseconds >= 0 else { throw WS4RedisError.configuration("limits must not be negative") }
+        return self
+    }
+
+    var effectiveIOThreads: Int { ioThreads > 0 ? ioThreads : System.coreCount }
+}
+
+/// A `host:port` pair as given on a command line or in a config string.
+public struct HostAndPort: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `:port` (all interfaces).
+    public init(parsing text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw WS4RedisError.configuration("expected host:port, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
+    }
+}

@@ -1,0 +1,50 @@
+/// What the server answers to an upgrade request.
+public enum HandshakeDecision: Sendable {
+    case accepted(AcceptedHandshake)
+    case refused(HandshakeRefusal)
+}
+
+/// Which kind of websocket an accepted handshake opens.
+public enum WebSocketEndpoint: Sendable, Equatable {
+    /// A ws4redis facility: subscriptions and publishing per the flags.
+    case facility(String)
+    /// The plain echo endpoint used for conformance testing.
+    case echo
+}
+
+/// An accepted upgrade: the 101 headers to send and what the connection subscribes to.
+public struct AcceptedHandshake: Sendable {
+    public let endpoint: WebSocketEndpoint
+    public let flags: ChannelFlags
+    public let identity: Identity
+    public let responseHeaders: [(name: String, value: String)]
+    public let remoteAddress: String?
+}
+
+/// A refused upgrade: an HTTP error response.
+public struct HandshakeRefusal: Sendable, Error {
+    public let status: Int
+    public let reason: String
+    public let body: String
+    public let headers: [(name: String, value: String)]
+
+    init(status: Int, body: String, headers: [(name: String, value: String)] = []) {
+        self.status = status
+        self.reason = HandshakeRefusal.reasonPhrase(status)
+        self.body = body
+        self.headers = headers
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 101: "Switching Protocols"
+        case 400: "Bad Request"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 426: "Upgrade Required"
+        case 503: "Service Unavailable"
+        default: "Error"
+        }
+    }
+}

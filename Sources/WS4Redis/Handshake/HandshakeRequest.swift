@@ -1,0 +1,34 @@
+/// An HTTP request as far as a websocket handshake needs it, whoever parsed it (NIO or a C host).
+public struct HandshakeRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: String?
+    public var httpVersion: String
+    public var headers: [(name: String, value: String)]
+    public var remoteAddress: String?
+
+    public init(method: String, path: String, query: String?, httpVersion: String, headers: [(name: String, value: String)], remoteAddress: String? = nil) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.httpVersion = httpVersion
+        self.headers = headers
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The first value of a header, names compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name }?.value
+    }
+
+    /// Whether a comma-separated header (Connection, Upgrade) lists `token`, case-insensitively.
+    func headerLists(_ name: String, token: String) -> Bool {
+        headers.contains { header in
+            header.name.lowercased() == name && header.value.split(separator: ",").contains { $0.trimmingCharacters() == token }
+        }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> String { String(self).trimmingWhitespace().lowercased() }
+}

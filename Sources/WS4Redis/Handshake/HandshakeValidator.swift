@@ -1,0 +1,93 @@
+/// Decides an upgrade request: RFC 6455 §4.2.1 strictly, then the server's own rules.
+/// Pure: the same decision for the standalone listener and for a C host.
+public struct HandshakeValidator: Sendable {
+    static let acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    public let urlPrefix: String
+    public let echoPath: String?
+
+    public init(urlPrefix: String, echoPath: String?) {
+        self.urlPrefix = urlPrefix
+        self.echoPath = echoPath
+    }
+
+    /// Whether a path belongs to a websocket endpoint of this server at all.
+    public func isWebSocketPath(_ path: String) -> Bool {
+        path == echoPath || path.hasPrefix(urlPrefix)
+    }
+
+    public func decide(_ request: HandshakeRequest, identity: Identity = .anonymous, atCapacity: Bool = false) -> HandshakeDecision {
+        do {
+            let endpoint = try endpoint(for: request.path)
+            let key = try validateUpgrade(request)
+            let flags = ChannelFlags(query: request.query.map { Substring($0) })
+            try authorize(flags: flags, identity: identity, endpoint: endpoint)
+            if atCapacity { throw HandshakeRefusal(status: 503, body: "the server is at its connection limit; try again later\n") }
+            return .accepted(
+                AcceptedHandshake(
+                    endpoint: endpoint, flags: flags, identity: identity,
+                    responseHeaders: responseHeaders(key: key, request: request), remoteAddress: request.remoteAddress
+                )
+            )
+        } catch let refusal as HandshakeRefusal {
+            return .refused(refusal)
+        } catch {
+            return .refused(HandshakeRefusal(status: 400, body: "\(error)\n"))
+        }
+    }
+
+    /// `Sec-WebSocket-Accept` for a client key (RFC 6455 §4.2.2).
+    public static func acceptValue(forKey key: String) -> String {
+        Base64.encode(SHA1.hash(Array((key + acceptGUID).utf8)))
+    }
+
+    private func endpoint(for path: String) throws -> WebSocketEndpoint {
+        if path == echoPath { return .echo }
+        guard path.hasPrefix(urlPrefix) else { throw HandshakeRefusal(status: 404, body: "no websocket endpoint at \(path)\n") }
+        return .facility(String(path.dropFirst(urlPrefix.count)))
+    }
+
+    private func validateUpgrade(_ request: HandshakeRequest) throws -> String {
+        guard request.method == "GET" else { throw HandshakeRefusal(status: 400, body: "websocket handshakes use GET, not \(request.method)\n") }
+        guard request.httpVersion == "HTTP/1.1" else { throw HandshakeRefusal(status: 400, body: "websocket handshakes need HTTP/1.1\n") }
+        guard request.header("host") != nil else { throw HandshakeRefusal(status: 400, body: "missing Host header\n") }
+        guard request.headerLists("upgrade", token: "websocket") else {
+            throw HandshakeRefusal(status: 400, body: "this is a websocket endpoint: the request must carry 'Upgrade: websocket'\n")
+        }
+        guard request.headerLists("connection", token: "upgrade") else { throw HandshakeRefusal(status: 400, body: "the request must carry 'Connection: Upgrade'\n") }
+        guard request.header("sec-websocket-version")?.trimmingWhitespace() == "13" else {
+            throw HandshakeRefusal(status: 426, body: "unsupported websocket version; this server speaks version 13\n", headers: [("Sec-WebSocket-Version", "13")])
+        }
+        guard let key = request.header("sec-websocket-key")?.trimmingWhitespace(), Base64.decodedLength(Substring(key)) == 16 else {
+            throw HandshakeRefusal(status: 400, body: "Sec-WebSocket-Key must be 16 bytes in base64\n")
+        }
+        return key
+    }
+
+    private func authorize(flags: ChannelFlags, identity: Identity, endpoint: WebSocketEndpoint) throws {
+        guard case .facility = endpoint else { return }
+        let lacking = missingIdentity(for: flags, identity: identity)
+        guard lacking.isEmpty else {
+            throw HandshakeRefusal(status: 403, body: "\(lacking.joined(separator: ", ")) need an identity, and this connection has none\n")
+        }
+    }
+
+    private func missingIdentity(for flags: ChannelFlags, identity: Identity) -> [String] {
+        let requirements: [(ChannelFlags, String, Bool)] = [
+            (.subscribeUser, "subscribe-user", identity.user != nil), (.publishUser, "publish-user", identity.user != nil),
+            (.subscribeGroup, "subscribe-group", !identity.groups.isEmpty), (.publishGroup, "publish-group", !identity.groups.isEmpty),
+            (.subscribeSession, "subscribe-session", identity.sessionKey != nil), (.publishSession, "publish-session", identity.sessionKey != nil),
+        ]
+        return requirements.filter { flags.contains($0.0) && !$0.2 }.map(\.1)
+    }
+
+    private func responseHeaders(key: String, request: HandshakeRequest) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [
+            ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", Self.acceptValue(forKey: key)),
+        ]
+        if let offered = request.header("sec-websocket-protocol"), let first = offered.split(separator: ",").first {
+            headers.append(("Sec-WebSocket-Protocol", String(first).trimmingWhitespace()))
+        }
+        return headers
+    }
+}

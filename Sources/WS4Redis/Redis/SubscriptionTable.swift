@@ -1,0 +1,81 @@
+/// Reference counts of Redis channels per event-loop hub (the TopicTree idea): Redis sees one
+/// SUBSCRIBE per channel however many sockets want it, and one UNSUBSCRIBE when the last leaves.
+/// Pure bookkeeping; the multiplexer sends what it returns.
+struct SubscriptionTable {
+    struct Entry {
+        /// Subscribers of the channel per hub index.
+        var countsByHub: [Int]
+        var total: Int
+    }
+
+    private(set) var entries: [String: Entry] = [:]
+    /// SUBSCRIBEs sent per channel whose confirmation has not come back yet. Kept apart from the
+    /// entries because it outlives them: after SUBSCRIBE, UNSUBSCRIBE, SUBSCRIBE the first reply
+    /// must not confirm the second SUBSCRIBE.
+    private var pendingConfirmations: [String: Int] = [:]
+    let hubCount: Int
+
+    init(hubCount: Int) {
+        self.hubCount = hubCount
+    }
+
+    var channelCount: Int { entries.count }
+    var channelNames: [String] { Array(entries.keys) }
+
+    /// Counts one more subscriber per channel; returns the channels Redis must now SUBSCRIBE to.
+    mutating func acquire(_ channels: [String], hub: Int) -> [String] {
+        var new: [String] = []
+        for channel in channels {
+            if entries[channel] == nil {
+                entries[channel] = Entry(countsByHub: Array(repeating: 0, count: hubCount), total: 0)
+                new.append(channel)
+            }
+            entries[channel]!.countsByHub[hub] += 1
+            entries[channel]!.total += 1
+        }
+        return new
+    }
+
+    /// Counts one subscriber less per channel; returns the channels Redis must now UNSUBSCRIBE from.
+    mutating func release(_ channels: [String], hub: Int) -> [String] {
+        var gone: [String] = []
+        for channel in channels {
+            guard var entry = entries[channel], entry.countsByHub[hub] > 0 else { continue }
+            entry.countsByHub[hub] -= 1
+            entry.total -= 1
+            if entry.total == 0 {
+                entries[channel] = nil
+                gone.append(channel)
+            } else {
+                entries[channel] = entry
+            }
+        }
+        return gone
+    }
+
+    mutating func subscribeSent(_ channels: [String]) {
+        for channel in channels { pendingConfirmations[channel, default: 0] += 1 }
+    }
+
+    /// Records Redis's confirmation; true when the channel is wanted and now fully confirmed.
+    mutating func confirmationReceived(_ channel: String) -> Bool {
+        guard let pending = pendingConfirmations[channel] else { return false }
+        pendingConfirmations[channel] = pending > 1 ? pending - 1 : nil
+        return pending == 1 && entries[channel] != nil
+    }
+
+    func isConfirmed(_ channel: String, connected: Bool) -> Bool {
+        connected && entries[channel] != nil && pendingConfirmations[channel] == nil
+    }
+
+    /// The connection to Redis is gone: nothing sent is pending any more; all must be sent again.
+    mutating func connectionLost() {
+        pendingConfirmations.removeAll()
+    }
+
+    /// Calls `body` with each hub index that has subscribers of `channel`.
+    func forEachHub(of channel: String, _ body: (Int) -> Void) {
+        guard let entry = entries[channel] else { return }
+        for (hub, count) in entry.countsByHub.enumerated() where count > 0 { body(hub) }
+    }
+}

@@ -1,0 +1,109 @@
+import NIOCore
+import NIOHTTP1
+
+/// The standalone listener's HTTP side: `/healthz`, errors, and websocket upgrades, after which it
+/// hands the socket to the websocket pipeline and leaves.
+final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case responding(HTTPResponseHead, body: String)
+        case upgrading(AcceptedHandshake)
+        case upgraded
+    }
+
+    private let server: WS4RedisServer
+    private let hub: LoopHub
+    private let requestDecoder: any RemovableChannelHandler
+    private let responseEncoder: any RemovableChannelHandler
+    private var state = State.idle
+
+    init(server: WS4RedisServer, hub: LoopHub, requestDecoder: any RemovableChannelHandler, responseEncoder: any RemovableChannelHandler) {
+        self.server = server
+        self.hub = hub
+        self.requestDecoder = requestDecoder
+        self.responseEncoder = responseEncoder
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle): state = route(head, context: context)
+        case (.body, _), (.head, _): break
+        case (.end, .responding(let head, let body)): respond(head, body: body, context: context)
+        case (.end, .upgrading(let handshake)): upgrade(handshake, context: context)
+        case (.end, .idle), (.end, .upgraded): break
+        }
+    }
+
+    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> State {
+        let (path, query) = Self.split(head.uri)
+        if path == "/healthz", head.method == .GET {
+            return .responding(Self.responseHead(.ok, for: head, contentType: "application/json"), body: server.stats().healthJSON)
+        }
+        guard server.validator.isWebSocketPath(path) else {
+            return .responding(Self.responseHead(.notFound, for: head, contentType: "text/plain"), body: "not found: \(path)\n")
+        }
+        let request = HandshakeRequest(
+            method: head.method.rawValue, path: path, query: query, httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
+            headers: head.headers.map { ($0.name, $0.value) }, remoteAddress: context.channel.remoteAddress?.description
+        )
+        switch server.decide(request) {
+        case .accepted(let handshake):
+            return .upgrading(handshake)
+        case .refused(let refusal):
+            var response = Self.responseHead(HTTPResponseStatus(statusCode: refusal.status), for: head, contentType: "text/plain")
+            for (name, value) in refusal.headers { response.headers.add(name: name, value: value) }
+            response.headers.replaceOrAdd(name: "Connection", value: "close")
+            return .responding(response, body: refusal.body)
+        }
+    }
+
+    private func respond(_ head: HTTPResponseHead, body: String, context: ChannelHandlerContext) {
+        state = .idle
+        var head = head
+        head.headers.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if head.headers["Connection"].contains("close") { done.whenComplete { _ in context.close(promise: nil) } }
+    }
+
+    private func upgrade(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) {
+        state = .upgraded
+        var headers = HTTPHeaders()
+        for (name, value) in handshake.responseHeaders { headers.add(name: name, value: value) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [self] result in
+            guard case .success = result else { return context.close(promise: nil) }
+            do {
+                try switchToWebSocket(handshake, context: context)
+            } catch {
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Installs the websocket handlers behind this one, then removes the HTTP handlers; the request
+    /// decoder forwards any bytes it already read past the headers to the frame decoder.
+    private func switchToWebSocket(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) throws {
+        let pipeline = context.pipeline.syncOperations
+        try pipeline.addHandlers(server.webSocketHandlers(for: handshake, hub: hub), position: .after(self))
+        server.track(context.channel, onClose: nil)
+        pipeline.removeHandler(context: context, promise: nil)
+        pipeline.removeHandler(requestDecoder, promise: nil)
+        pipeline.removeHandler(responseEncoder, promise: nil)
+    }
+
+    private static func split(_ uri: String) -> (path: String, query: String?) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri.removingPercentEncoding(), nil) }
+        return (String(uri[..<mark]).removingPercentEncoding(), String(uri[uri.index(after: mark)...]))
+    }
+
+    private static func responseHead(_ status: HTTPResponseStatus, for request: HTTPRequestHead, contentType: String) -> HTTPResponseHead {
+        var headers = HTTPHeaders([("Content-Type", contentType)])
+        if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        return HTTPResponseHead(version: request.version, status: status, headers: headers)
+    }
+}

@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// A ws4redis server: event loops with their hubs, one Redis subscriber connection, and either its
+/// own listener (standalone) or sockets adopted from a host. Safe to call from any thread.
+public final class WS4RedisServer: @unchecked Sendable {
+    public let configuration: ServerConfiguration
+    let validator: HandshakeValidator
+    let names: ChannelNames
+    private let counters = ServerCounters()
+    private let logger: Logger
+    private let lock = NIOLock()
+    private var running: Running?
+
+    /// What exists between start() and stop().
+    private struct Running {
+        let group: MultiThreadedEventLoopGroup
+        let hubs: [LoopHub]
+        let hubsByLoop: [ObjectIdentifier: LoopHub]
+        let multiplexer: ChannelMultiplexer
+        let redis: RedisSubscriberConnection
+        let listener: (any Channel)?
+        let livenessTasks: [RepeatedTask]
+    }
+
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "ws4redis")) throws {
+        self.configuration = try configuration.validated()
+        self.logger = logger
+        validator = HandshakeValidator(urlPrefix: configuration.urlPrefix, echoPath: configuration.echoPath)
+        names = ChannelNames(keyPrefix: configuration.keyPrefix)
+    }
+
+    deinit {
+        stop(timeout: .seconds(1))
+    }
+
+    /// The address the standalone listener is bound to (the real port when 0 was asked for).
+    public var listenAddress: SocketAddress? {
+        lock.withLock { running?.listener?.localAddress }
+    }
+
+    public func start() throws {
+        try lock.withLock {
+            guard running == nil else { throw WS4RedisError(.state, "the server is already running") }
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.effectiveIOThreads)
+            do {
+                running = try makeRunning(group: group)
+            } catch {
+                try? group.syncShutdownGracefully()
+                throw error
+            }
+        }
+    }
+
+    private func makeRunning(group: MultiThreadedEventLoopGroup) throws -> Running {
+        let loops = Array(group.makeIterator())
+        let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, counters: counters, logger: logger)
+        let hubs = loops.enumerated().map { LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, multiplexer: multiplexer) }
+        multiplexer.attach(hubs)
+        let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
+        let redis = RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
+        redis.start()
+        let listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
+        return Running(
+            group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, redis: redis, listener: listener,
+            livenessTasks: livenessTasks(for: hubs)
+        )
+    }
+
+    private func livenessTasks(for hubs: [LoopHub]) -> [RepeatedTask] {
+        guard configuration.pingIntervalMilliseconds > 0 else { return [] }
+        let interval = TimeAmount.milliseconds(Int64(configuration.pingIntervalMilliseconds))
+        return hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.livenessTick() } }
+    }
+
+    private func bind(_ address: HostAndPort, group: MultiThreadedEventLoopGroup, hubsByLoop: [ObjectIdentifier: LoopHub]) throws -> any Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let requestDecoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    let responseEncoder = HTTPResponseEncoder()
+                    let hub = hubsByLoop[ObjectIdentifier(channel.eventLoop as AnyObject)]!
+                    let front = HTTPFrontHandler(server: self, hub: hub, requestDecoder: requestDecoder, responseEncoder: responseEncoder)
+                    try channel.pipeline.syncOperations.addHandlers(responseEncoder, requestDecoder, front)
+                }
+            }
+        do {
+            return try bootstrap.bind(host: address.host, port: address.port).wait()
+        } catch {
+            throw WS4RedisError(.bind, "cannot listen on \(address.host):\(address.port): \(error)")
+        }
+    }
+
+    private var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark {
+        .init(low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
+    }
+
+    /// Closes every websocket with 1001, waits for them (at most `timeout`), then stops everything.
+    public func stop(timeout: TimeAmount = .seconds(5)) {
+        guard let running = lock.withLock({ () -> Running? in defer { running = nil }; return running }) else { return }
+        try? running.listener?.close().wait()
+        let closing = running.hubs.map { hub in
+            hub.eventLoop.flatSubmit { hub.closeAll(code: .goingAway, reason: "server shutting down", timeout: timeout) }
+        }
+        try? EventLoopFuture.andAllComplete(closing, on: running.group.any()).wait()
+        running.livenessTasks.forEach { $0.cancel() }
+        try? running.redis.stop().wait()
+        try? running.multiplexer.eventLoop.submit { running.multiplexer.failWaiters(WS4RedisError(.state, "server stopped")) }.wait()
+        try? running.group.syncShutdownGracefully()
+        counters.redisConnected.store(false, ordering: .relaxed)
+        logger.info("server stopped")
+    }
+
+    public func stats() -> ServerStats {
+        counters.snapshot
+    }
+
+    /// Decides an upgrade request (for hosts and the standalone listener alike).
+    public func decide(_ request: HandshakeRequest) -> HandshakeDecision {
+        let atCapacity = configuration.maxConnections > 0 && counters.connections.current >= UInt64(configuration.maxConnections)
+        return validator.decide(request, atCapacity: atCapacity)
+    }
+
+    /// Takes over a connected socket whose 101 response the host has already sent. `onClose` runs
+    /// once, after the descriptor is closed, also when adopting fails (then before this throws).
+    public func adopt(_ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], onClose: @escaping @Sendable () -> Void) throws {
+        guard let (loop, hub) = lock.withLock({ running.map { running -> (any EventLoop, LoopHub) in
+            let loop = running.group.next()
+            return (loop, running.hubsByLoop[ObjectIdentifier(loop as AnyObject)]!)
+        } }) else {
+            close(descriptor)
+            onClose()
+            throw WS4RedisError(.state, "the server is not running")
+        }
+        let adopted = ClientBootstrap(group: loop)
+            .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(PrefaceHandler(preface: ByteBuffer(bytes: preface)))
+                    try channel.pipeline.syncOperations.addHandlers(webSocketHandlers(for: handshake, hub: hub))
+                }
+            }
+            .withConnectedSocket(descriptor)
+        do {
+            track(try adopted.wait(), onClose: onClose)
+        } catch {
+            onClose()
+            throw WS4RedisError(.io, "cannot adopt descriptor \(descriptor): \(error)")
+        }
+    }
+
+    func webSocketHandlers(for handshake: AcceptedHandshake, hub: LoopHub) -> [any ChannelHandler] {
+        WebSocketPipeline.handlers(for: handshake, hub: hub, configuration: configuration, names: names)
+    }
+
+    /// Counts an established websocket until its channel closes.
+    func track(_ channel: any Channel, onClose: (@Sendable () -> Void)?) {
+        counters.connections.add(1)
+        counters.connectionsTotal.add(1)
+        channel.closeFuture.whenComplete { [counters] _ in
+            counters.connections.subtract(1)
+            onClose?()
+        }
+    }
+}

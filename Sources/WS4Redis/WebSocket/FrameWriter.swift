@@ -1,0 +1,64 @@
+import NIOCore
+import NIOWebSocket
+
+/// Encodes server-to-client frames (unmasked, unfragmented, no extensions) straight into
+/// ByteBuffers, so that a fan-out frame is built once and the same buffer goes to every socket.
+enum FrameWriter {
+    /// Room to leave in front of a payload so that its header can be written in place.
+    static let maxHeaderSize = 10
+
+    static func headerSize(payloadLength: Int) -> Int {
+        switch payloadLength {
+        case ..<126: 2
+        case ..<65536: 4
+        default: 10
+        }
+    }
+
+    /// A frame around `payload`, copying it.
+    static func frame(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: headerSize(payloadLength: payload.readableBytes) + payload.readableBytes)
+        writeHeader(into: &buffer, opcode: opcode, payloadLength: payload.readableBytes)
+        var payload = payload
+        buffer.writeBuffer(&payload)
+        return buffer
+    }
+
+    /// Turns a payload that has at least `maxHeaderSize` bytes of headroom before its reader index
+    /// into a frame without copying it.
+    static func frameInPlace(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode) {
+        let length = buffer.readableBytes
+        let start = buffer.readerIndex - headerSize(payloadLength: length)
+        precondition(start >= 0, "payload without headroom for a frame header")
+        var header = ByteBuffer()
+        writeHeader(into: &header, opcode: opcode, payloadLength: length)
+        buffer.setBuffer(header, at: start)
+        buffer.moveReaderIndex(to: start)
+    }
+
+    static func closeFrame(code: WebSocketErrorCode, reason: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var payload = allocator.buffer(capacity: 2 + reason.utf8.count)
+        payload.write(webSocketErrorCode: code)
+        payload.writeString(reason)
+        return frame(opcode: .connectionClose, payload: payload, allocator: allocator)
+    }
+
+    /// Text for valid UTF-8, binary otherwise: browsers drop connections on invalid text frames.
+    static func opcode(forPayload payload: ByteBuffer) -> WebSocketOpcode {
+        UTF8Validator.isValid(payload) ? .text : .binary
+    }
+
+    private static func writeHeader(into buffer: inout ByteBuffer, opcode: WebSocketOpcode, payloadLength: Int) {
+        buffer.writeInteger(0x80 | UInt8(webSocketOpcode: opcode))
+        switch payloadLength {
+        case ..<126:
+            buffer.writeInteger(UInt8(payloadLength))
+        case ..<65536:
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(payloadLength))
+        default:
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(payloadLength))
+        }
+    }
+}

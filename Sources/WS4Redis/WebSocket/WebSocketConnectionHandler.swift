@@ -1,0 +1,158 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// One websocket after the handshake: carries out what the assembler and the state machine decide,
+/// and takes fan-out frames from its event loop's hub.
+final class WebSocketConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
+
+    let endpoint: WebSocketEndpoint
+    let channels: [String]
+    private let hub: LoopHub
+    private var assembler: MessageAssembler
+    private var state = ConnectionStateMachine()
+    private var context: ChannelHandlerContext?
+    private var started = false
+    private var subscriptionConfirmed = false
+    /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
+    var hubSlot = -1
+    var needsFlush = false
+
+    init(endpoint: WebSocketEndpoint, channels: [String], hub: LoopHub, maxMessageSize: Int) {
+        self.endpoint = endpoint
+        self.channels = channels
+        self.hub = hub
+        self.assembler = MessageAssembler(maxMessageSize: maxMessageSize)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start()
+        context.fireChannelActive()
+    }
+
+    private func start() {
+        guard !started else { return }
+        started = true
+        hub.add(self)
+        guard !channels.isEmpty else { return }
+        hub.subscribe(channels, of: self).whenSuccess { [self] in
+            guard state.canSendData else { return }
+            subscriptionConfirmed = true
+            hub.counters.subscriptions.add(channels.count)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        hub.remove(self)
+        hub.unsubscribe(channels)
+        if subscriptionConfirmed { hub.counters.subscriptions.subtract(channels.count) }
+        subscriptionConfirmed = false
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        state.receivedTraffic()
+        switch assembler.receive(unwrapInboundIn(data)) {
+        case .message(let opcode, let payload): received(opcode: opcode, payload: payload, context: context)
+        case .ping(let payload): send(FrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator), context: context)
+        case .pong, .none: break
+        case .close(let code): receivedClose(code, context: context)
+        case .failure(let code, let reason): fail(code, reason: reason, context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error as? NIOWebSocketError {
+        case .invalidFrameLength: fail(.messageTooLarge, reason: "frame larger than the limit", context: context)
+        case .fragmentedControlFrame, .multiByteControlFrameLength: fail(.protocolError, reason: "invalid control frame", context: context)
+        case nil: context.close(promise: nil)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !context.channel.isWritable, state.canSendData {
+            hub.counters.slowClientCloses.add(1)
+            hub.logger.info("closing slow client", metadata: ["buffered-bytes-limit-reached": "true"])
+            fail(.policyViolation, reason: "too slow: outbound buffer full", context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func received(opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
+        switch endpoint {
+        case .echo: send(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator), context: context)
+        case .facility: hub.counters.clientMessagesIn.add(1)
+        }
+    }
+
+    private func receivedClose(_ code: WebSocketErrorCode?, context: ChannelHandlerContext) {
+        switch state.receivedClose(code) {
+        case .replyAndClose(let code):
+            let frame = FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        case .closeSocket: context.close(promise: nil)
+        case .ignore: break
+        }
+    }
+
+    private func fail(_ code: WebSocketErrorCode, reason: String, context: ChannelHandlerContext) {
+        hub.logger.debug("websocket protocol failure", metadata: ["code": "\(code)", "reason": "\(reason)"])
+        guard state.fail() else { return context.close(promise: nil) }
+        let frame = FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        guard state.canSendData else { return }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    // MARK: called by the hub, on this connection's event loop
+
+    /// Queues a fan-out frame without flushing; true when this connection now needs a flush.
+    func enqueue(_ frame: ByteBuffer) -> Bool {
+        guard let context, state.canSendData else { return false }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        defer { needsFlush = true }
+        return !needsFlush
+    }
+
+    func flush() {
+        needsFlush = false
+        context?.flush()
+    }
+
+    /// Starts the close handshake (shutdown: 1001); the socket is dropped if the client does not answer.
+    /// Completes when the socket is closed.
+    func close(code: WebSocketErrorCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>? {
+        guard let context else { return nil }
+        let channel = context.channel
+        if state.startClosing() {
+            let frame = FrameWriter.closeFrame(code: code, reason: reason, allocator: channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        }
+        return channel.closeFuture
+    }
+
+    func livenessTick() {
+        guard let context else { return }
+        switch state.livenessTick() {
+        case .sendPing:
+            context.writeAndFlush(wrapOutboundOut(FrameWriter.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator)), promise: nil)
+        case .closeDead:
+            hub.logger.info("closing unresponsive client: no pong")
+            context.close(promise: nil)
+        case .none:
+            break
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import CWS4Redis
+import NIOCore
+import WS4Redis
+
+/// What a `ws4r_server *` points to.
+final class ServerHandle: ErrorMessageHolder, @unchecked Sendable {
+    var server: WS4RedisServer?
+}
+
+func serverHandle(_ pointer: OpaquePointer?) -> ServerHandle? {
+    pointer.map { Unmanaged<ServerHandle>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+}
+
+@_cdecl("ws4r_server_create")
+public func cServerCreate(_ config: UnsafePointer<ws4r_config>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return WS4R_EINVAL }
+    let handle = ServerHandle()
+    out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    return handle.recording {
+        guard let config else { throw WS4RedisError(.invalidArgument, "config is NULL") }
+        handle.server = try WS4RedisServer(configuration: ServerConfiguration(config))
+    }
+}
+
+@_cdecl("ws4r_server_start")
+public func cServerStart(_ pointer: OpaquePointer?) -> Int32 {
+    guard let handle = serverHandle(pointer) else { return WS4R_EINVAL }
+    return handle.recording {
+        guard let server = handle.server else { throw WS4RedisError(.state, "the server was not created successfully") }
+        try server.start()
+    }
+}
+
+@_cdecl("ws4r_server_stop")
+public func cServerStop(_ pointer: OpaquePointer?, _ timeoutMilliseconds: UInt32) -> Int32 {
+    guard let handle = serverHandle(pointer) else { return WS4R_EINVAL }
+    handle.server?.stop(timeout: .milliseconds(Int64(timeoutMilliseconds)))
+    return WS4R_OK
+}
+
+@_cdecl("ws4r_server_destroy")
+public func cServerDestroy(_ pointer: OpaquePointer?) {
+    guard let pointer else { return }
+    let handle = Unmanaged<ServerHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeRetainedValue()
+    handle.server?.stop()
+}
+
+@_cdecl("ws4r_server_errmsg")
+public func cServerErrmsg(_ pointer: OpaquePointer?) -> UnsafePointer<CChar> {
+    guard let handle = serverHandle(pointer) else { return cStaticString("no server handle") }
+    return handle.cMessage
+}
+
+@_cdecl("ws4r_server_stats")
+public func cServerStats(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<ws4r_stats>?) -> Int32 {
+    guard let server = serverHandle(pointer)?.server, let out, out.pointee.struct_size > 0 else { return WS4R_EINVAL }
+    let stats = server.stats()
+    var filled = ws4r_stats()
+    filled.struct_size = out.pointee.struct_size
+    filled.connections = stats.connections
+    filled.connections_total = stats.connectionsTotal
+    filled.subscriptions = stats.subscriptions
+    filled.channels = stats.channels
+    filled.messages_in = stats.messagesIn
+    filled.messages_out = stats.messagesOut
+    filled.client_messages_in = stats.clientMessagesIn
+    filled.slow_client_closes = stats.slowClientCloses
+    filled.redis_connected = stats.redisConnected ? 1 : 0
+    withUnsafeBytes(of: &filled) { source in
+        UnsafeMutableRawPointer(out).copyMemory(from: source.baseAddress!, byteCount: min(source.count, out.pointee.struct_size))
+    }
+    return WS4R_OK
+}
+
+func cStaticString(_ text: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}

@@ -1,0 +1,43 @@
+import NIOCore
+import NIOEmbedded
+import XCTest
+
+@testable import WS4Redis
+
+final class RedisCodecTests: XCTestCase {
+    func testRepliesSplitAcrossReadsBecomeEvents() throws {
+        let channel = EmbeddedChannel(handler: PubSubReplyDecoder())
+        let bytes =
+            Array("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhel".utf8) + [0xFF]
+            + Array("o\r\n+PONG\r\n-ERR nope\r\n".utf8)
+        try channel.writeInbound(ByteBuffer(bytes: bytes[..<30]))
+        try channel.writeInbound(ByteBuffer(bytes: bytes[30...]))
+        XCTAssertEqual(try channel.readInbound(as: PubSubEvent.self), .subscribed(channel: "ch"))
+        guard case .message(let name, let payload) = try channel.readInbound(as: PubSubEvent.self) else { return XCTFail("no message") }
+        XCTAssertEqual(name, "ch")
+        XCTAssertEqual(Array(payload.readableBytesView), [0x68, 0x65, 0x6C, 0xFF, 0x6F], "binary-safe payload")
+        XCTAssertEqual(payload.readerIndex, FrameWriter.maxHeaderSize, "headroom for the frame header")
+        XCTAssertEqual(try channel.readInbound(as: PubSubEvent.self), .pong)
+        XCTAssertEqual(try channel.readInbound(as: PubSubEvent.self), .error("ERR nope"))
+        _ = try channel.finish()
+    }
+
+    func testGarbageIsAProtocolErrorAndClosesTheConnection() throws {
+        let channel = EmbeddedChannel(handler: PubSubReplyDecoder())
+        XCTAssertThrowsError(try channel.writeInbound(ByteBuffer(string: "?what\r\n")))
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testCommandsAreEncodedAsRESPArrays() throws {
+        XCTAssertEqual(
+            String(decoding: RedisCommandFormat.encode([[UInt8]](redisArguments: ["PUBLISH", "ch", ""])), as: UTF8.self),
+            "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$0\r\n\r\n"
+        )
+    }
+
+    func testFrameHeaderSizes() {
+        XCTAssertEqual(FrameWriter.headerSize(payloadLength: 125), 2)
+        XCTAssertEqual(FrameWriter.headerSize(payloadLength: 126), 4)
+        XCTAssertEqual(FrameWriter.headerSize(payloadLength: 65536), 10)
+    }
+}

@@ -1,0 +1,195 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import XCTest
+
+@testable import WS4Redis
+
+/// The websocket pipeline on an EmbeddedChannel: client frames in, server frames out.
+final class WebSocketPipelineTests: XCTestCase {
+    var channel: EmbeddedChannel!
+    var hub: LoopHub!
+    var multiplexer: ChannelMultiplexer!
+
+    func makeChannel(endpoint: WebSocketEndpoint, flags: ChannelFlags = [], maxMessageSize: Int = 1 << 20) throws {
+        channel = EmbeddedChannel()
+        let counters = ServerCounters()
+        let logger = Logger(label: "test")
+        multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, counters: counters, logger: logger)
+        hub = LoopHub(eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, multiplexer: multiplexer)
+        multiplexer.attach([hub])
+        var configuration = ServerConfiguration()
+        configuration.maxMessageSize = maxMessageSize
+        let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, responseHeaders: [], remoteAddress: nil)
+        try channel.pipeline.syncOperations.addHandlers(
+            WebSocketPipeline.handlers(for: handshake, hub: hub, configuration: configuration, names: ChannelNames(keyPrefix: ""))
+        )
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    override func tearDown() {
+        _ = try? channel?.finish()
+    }
+
+    /// A client frame as RFC 6455 §5.2 lays it out, masked unless told otherwise.
+    func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, masked: Bool = true) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger((fin ? 0x80 : 0) | opcode)
+        let maskBit: UInt8 = masked ? 0x80 : 0
+        switch payload.count {
+        case ..<126: buffer.writeInteger(maskBit | UInt8(payload.count))
+        case ..<65536:
+            buffer.writeInteger(maskBit | 126)
+            buffer.writeInteger(UInt16(payload.count))
+        default:
+            buffer.writeInteger(maskBit | 127)
+            buffer.writeInteger(UInt64(payload.count))
+        }
+        guard masked else {
+            buffer.writeBytes(payload)
+            return buffer
+        }
+        let key: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
+        buffer.writeBytes(key)
+        buffer.writeBytes(payload.enumerated().map { $1 ^ key[$0 % 4] })
+        return buffer
+    }
+
+    func readFrame() throws -> (opcode: UInt8, payload: [UInt8])? {
+        guard var buffer = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+        let first = buffer.readInteger(as: UInt8.self)!
+        var length = Int(buffer.readInteger(as: UInt8.self)! & 0x7F)
+        if length == 126 { length = Int(buffer.readInteger(as: UInt16.self)!) } else if length == 127 { length = Int(buffer.readInteger(as: UInt64.self)!) }
+        XCTAssertEqual(first & 0x80, 0x80, "server frames are never fragmented")
+        XCTAssertEqual(buffer.readableBytes, length)
+        return (first & 0x0F, buffer.readBytes(length: length)!)
+    }
+
+    func closeCode(_ frame: (opcode: UInt8, payload: [UInt8])?) -> UInt16? {
+        guard let frame, frame.opcode == 0x8, frame.payload.count >= 2 else { return nil }
+        return UInt16(frame.payload[0]) << 8 | UInt16(frame.payload[1])
+    }
+
+    func testEchoKeepsTheOpcode() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, Array("héllo".utf8)))
+        try channel.writeInbound(clientFrame(0x2, [0xFF, 0x00]))
+        let text = try readFrame()
+        XCTAssertEqual(text?.opcode, 0x1)
+        XCTAssertEqual(text?.payload, Array("héllo".utf8))
+        let binary = try readFrame()
+        XCTAssertEqual(binary?.opcode, 0x2)
+        XCTAssertEqual(binary?.payload, [0xFF, 0x00])
+    }
+
+    func testFragmentsAreReassembledAroundControlFrames() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, Array("Hel".utf8), fin: false))
+        try channel.writeInbound(clientFrame(0x9, Array("p".utf8)))
+        try channel.writeInbound(clientFrame(0x0, Array("lo".utf8)))
+        let pong = try readFrame()
+        XCTAssertEqual(pong?.opcode, 0xA)
+        XCTAssertEqual(pong?.payload, Array("p".utf8))
+        let message = try readFrame()
+        XCTAssertEqual(message?.payload, Array("Hello".utf8))
+    }
+
+    func testLargeMessageUses64BitLength() throws {
+        try makeChannel(endpoint: .echo)
+        let payload = [UInt8](repeating: 0x61, count: 70_000)
+        try channel.writeInbound(clientFrame(0x1, payload))
+        XCTAssertEqual(try readFrame()?.payload.count, 70_000)
+    }
+
+    func testUnmaskedFrameIsAProtocolError() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, Array("x".utf8), masked: false))
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+        channel.embeddedEventLoop.run()
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testInvalidUTF8FailsFastWith1007() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, [0x61, 0xC0, 0x80], fin: false))
+        XCTAssertEqual(closeCode(try readFrame()), 1007)
+    }
+
+    func testTextEndingInsideACodePointFails() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, [0xE2, 0x82]))
+        XCTAssertEqual(closeCode(try readFrame()), 1007)
+    }
+
+    func testOversizedMessageGets1009() throws {
+        try makeChannel(endpoint: .echo, maxMessageSize: 10)
+        try channel.writeInbound(clientFrame(0x2, Array(repeating: 1, count: 6), fin: false))
+        try channel.writeInbound(clientFrame(0x0, Array(repeating: 1, count: 6)))
+        XCTAssertEqual(closeCode(try readFrame()), 1009)
+    }
+
+    func testContinuationWithoutStartAndReservedOpcodeAreProtocolErrors() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x0, Array("x".utf8)))
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x3, []))
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+    }
+
+    func testClientCloseIsAnsweredWithItsCodeThenTheSocketCloses() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x8, [0x03, 0xE8] + Array("bye".utf8)))
+        XCTAssertEqual(closeCode(try readFrame()), 1000)
+        channel.embeddedEventLoop.run()
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testInvalidCloseCodeIsAProtocolError() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x8, [0x03, 0xED]))  // 1005 must not be sent
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+    }
+
+    func testFanoutWritesTheSameFrameBufferToEverySubscriber() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
+        var payload = ByteBufferAllocator().buffer(capacity: 32)
+        payload.moveWriterIndex(forwardBy: FrameWriter.maxHeaderSize)
+        payload.moveReaderIndex(forwardBy: FrameWriter.maxHeaderSize)
+        payload.writeString("pushed")
+        FrameWriter.frameInPlace(&payload, opcode: .text)
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: payload), FanoutMessage(channel: "broadcast:other", frame: payload)])
+        let frame = try readFrame()
+        XCTAssertEqual(frame?.opcode, 0x1)
+        XCTAssertEqual(frame?.payload, Array("pushed".utf8))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a message on another channel is not delivered")
+        XCTAssertEqual(hub.counters.messagesOut.current, 1)
+    }
+
+    func testServerShutdownSends1001() throws {
+        try makeChannel(endpoint: .echo)
+        _ = hub.closeAll(code: .goingAway, reason: "bye", timeout: .seconds(1))
+        XCTAssertEqual(closeCode(try readFrame()), 1001)
+    }
+
+    func testQuietClientIsPingedThenClosedWhenItDoesNotAnswer() throws {
+        try makeChannel(endpoint: .echo)
+        hub.livenessTick()  // traffic flag from the start
+        hub.livenessTick()
+        XCTAssertEqual(try readFrame()?.opcode, 0x9)
+        hub.livenessTick()
+        channel.embeddedEventLoop.run()
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testAnsweredPingKeepsTheClient() throws {
+        try makeChannel(endpoint: .echo)
+        hub.livenessTick()
+        hub.livenessTick()
+        XCTAssertEqual(try readFrame()?.opcode, 0x9)
+        try channel.writeInbound(clientFrame(0xA, []))
+        hub.livenessTick()
+        XCTAssertTrue(channel.isActive)
+    }
+}

@@ -1,0 +1,147 @@
+"""Fixtures of the end-to-end suite: a private redis-server, the servers under test, Redis clients.
+
+WS4R_PREFIX names the installed layout to test (bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so,
+include/ws4redis.h); default: the repository's stage/ (what `make stage` fills).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import redis
+
+from e2e_helpers import FIGURES, MODES, Server, free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+@pytest.fixture(scope="session")
+def prefix() -> Path:
+    p = Path(os.environ.get("WS4R_PREFIX") or REPO / "stage").resolve()
+    if not (p / "lib" / "libws4redis.so").exists():
+        pytest.fail(f"WS4R_PREFIX={p} holds no lib/libws4redis.so: run `make stage` or set WS4R_PREFIX")
+    return p
+
+
+class RedisServer:
+    def __init__(self, port: int, proc: subprocess.Popen[bytes], directory: str):
+        self.port = port
+        self.proc = proc
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def client(self, **kwargs) -> redis.Redis:
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(host="127.0.0.1", port=self.port, db=0, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, for the whole session."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server is not installed (make deps)")
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="ws4r-e2e-redis-")
+    log = open(os.path.join(directory, "redis.log"), "wb")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )
+    server = RedisServer(port, proc, directory)
+    try:
+        client = server.client(socket_timeout=1)
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {proc.returncode}")
+            return client.ping()
+
+        wait_until(up, 10, f"redis-server on port {port} to answer PING", interval=0.05)
+        client.close()
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A redis-py client on the test Redis (bytes replies)."""
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(request: pytest.FixtureRequest) -> None:
+    """Empties the keyspace before each test that uses Redis: persisted messages of one test must not
+    reach the clients of the next (a subscribe GETs the channel's key)."""
+    if "redis_server" in request.fixturenames:
+        client = request.getfixturevalue("redis_server").client()
+        client.flushall()
+        client.close()
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def server_factory(request: pytest.FixtureRequest, prefix: Path, redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """start(mode, *extra_args) -> a running Server (ready: /healthz answered 200).
+
+    At teardown every server still running gets SIGTERM and must exit 0 within 10 s.
+    """
+    servers: list[Server] = []
+    request.node._ws4r_servers = servers
+
+    def start(mode: str, *extra_args: str, redis_url: str | None = None) -> Server:
+        log = tmp_path / f"server-{mode}-{len(servers)}.log"
+        server = Server(mode, prefix, redis_url or redis_server.url, log, extra_args)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    failures = []
+    for server in servers:
+        try:
+            server.stop_and_check()
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.fixture
+def server(mode: str, server_factory: Callable[..., Server]) -> Server:
+    """The server of the current mode with default options."""
+    return server_factory(mode)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Attaches the tail of each server's log to a failed test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for server in getattr(item, "_ws4r_servers", []):
+            report.sections.append((f"ws4redis {server.mode} log (port {server.port})", server.log_tail()))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if FIGURES:
+        terminalreporter.section("ws4redis figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -1,0 +1,66 @@
+"""Refused websocket handshakes, in each mode; the server keeps serving afterwards."""
+
+from __future__ import annotations
+
+import http.client
+
+import redis
+
+from e2e_helpers import Server, http_get, open_client, receive_one, run_async, upgrade_headers
+
+
+def request(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, headers={"Connection": "close", **headers})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_handshake_errors(server: Server, r: redis.Redis) -> None:
+    port = server.port
+    problems: list[str] = []
+
+    def expect(label: str, got: tuple[int, dict[str, str], bytes], status: int) -> dict[str, str]:
+        if got[0] != status:
+            problems.append(f"{label}: status {got[0]}, expected {status} (body {got[2][:120]!r})")
+        return got[1]
+
+    # A plain GET of a websocket URL (no Upgrade) is a 400, as in the original.
+    expect("plain GET /ws/f1", http_get(port, "/ws/f1?subscribe-broadcast"), 400)
+
+    # RFC 6455 4.4: an unsupported version gets 426 and the version we speak.
+    headers = expect("Sec-WebSocket-Version: 8", http_get(port, "/ws/f1?subscribe-broadcast", upgrade_headers("8")), 426)
+    if headers.get("sec-websocket-version", "").strip() != "13":
+        problems.append(f"426 response carries Sec-WebSocket-Version {headers.get('sec-websocket-version')!r}, expected '13'")
+
+    # No Sec-WebSocket-Key: not a valid upgrade.
+    no_key = upgrade_headers()
+    del no_key["Sec-WebSocket-Key"]
+    expect("upgrade without Sec-WebSocket-Key", http_get(port, "/ws/f1?subscribe-broadcast", no_key), 400)
+
+    # Non-GET upgrade.
+    expect("POST upgrade", request(port, "POST", "/ws/f1?subscribe-broadcast", upgrade_headers()), 400)
+
+    # Outside the URL prefix: nothing there, with or without an upgrade.
+    expect("plain GET /nope", http_get(port, "/nope"), 404)
+    expect("upgrade on /nope", http_get(port, "/nope", upgrade_headers()), 404)
+
+    assert not problems, "handshake answers:\n" + "\n".join(problems)
+
+    # Still serving: health, and a websocket that subscribes and receives, echoing the first subprotocol.
+    assert server.stats()["status"] == "ok"
+
+    async def body() -> None:
+        ws = await open_client(server.url("f1"), subprotocols=["chat", "superchat"])
+        try:
+            assert ws.subprotocol == "chat", f"server selected subprotocol {ws.subprotocol!r}, expected the first offered ('chat')"
+            await server.await_stats(lambda s: s["subscriptions"] == 1, "1 confirmed subscription")
+            r.publish("broadcast:f1", "still serving")
+            assert await receive_one(ws, 10, "message after refused handshakes") == "still serving"
+        finally:
+            await ws.close()
+
+    run_async(body(), 30, "serving after refused handshakes")
