@@ -26,20 +26,22 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis: $(SWIFT_SOURCES)
+# SwiftPM cannot name two products alike: the CLI product is ws4redis-cli, installed as bin/ws4redis.
+$(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 	swift build -c release
-	@touch $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis
+	@touch $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli
 
 $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(BUILD_DIR)/libws4redis.so
 	$(CC) $(CFLAGS) -Iinclude -Iplugin $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
 	  -L$(BUILD_DIR) -lws4redis $(MHD_LIBS) -ldl -Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN'
 
-build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis $(BUILD_DIR)/ws4redis-host
+build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli $(BUILD_DIR)/ws4redis-host
 
 ## install: bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so, include/ws4redis.h, lib/pkgconfig/ws4redis.pc
 install: build
 	install -d $(PREFIX)/bin $(PREFIX)/lib/pkgconfig $(PREFIX)/include
-	install -m 755 $(BUILD_DIR)/ws4redis $(BUILD_DIR)/ws4redis-host $(PREFIX)/bin/
+	install -m 755 $(BUILD_DIR)/ws4redis-cli $(PREFIX)/bin/ws4redis
+	install -m 755 $(BUILD_DIR)/ws4redis-host $(PREFIX)/bin/
 	install -m 755 $(BUILD_DIR)/libws4redis.so $(PREFIX)/lib/
 	install -m 644 include/ws4redis.h $(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)|" \

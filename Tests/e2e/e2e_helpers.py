@@ -39,6 +39,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerDied(AssertionError):
+    """A server under test exited: polling for a condition on it stops at once."""
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
     """Polls `predicate` until it returns a truthy value, which is returned; fails after `timeout` s.
 
@@ -52,6 +56,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
             last = predicate()
             if last:
                 return last
+        except ServerDied:
+            raise
         except Exception as exc:  # the condition may raise until it holds (e.g. connection refused)
             last = exc
         if time.monotonic() >= deadline:
@@ -68,6 +74,8 @@ async def async_wait_until(predicate: Callable[[], Any], timeout: float, what: s
             last = await asyncio.to_thread(predicate)
             if last:
                 return last
+        except ServerDied:
+            raise
         except Exception as exc:
             last = exc
         if time.monotonic() >= deadline:
@@ -115,6 +123,14 @@ def upgrade_headers(version: str = "13") -> dict[str, str]:
 # The servers under test
 
 
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
+
+
 class Server:
     """One server process under test: `ws4redis serve`, `ws4redis-host` or `ws4redis-host --plugin`."""
 
@@ -127,6 +143,8 @@ class Server:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
+        self.timed_out = False
+        self.exited_early = False
         bin_dir = prefix / "bin"
         common = ["--listen", f"127.0.0.1:{self.port}", "--redis", redis_url, "--threads", "2", *extra_args]
         if mode == "standalone":
@@ -148,8 +166,7 @@ class Server:
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
 
         def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited with {self.proc.returncode}")
+            self.check_alive()
             return healthz(self.port)[0] == 200
 
         try:
@@ -173,14 +190,16 @@ class Server:
     def terminate(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """Sends SIGTERM and waits for the exit. Returns the exit code, None if it did not exit in time
         (then it is killed). Idempotent: later calls return the first outcome."""
-        if self.proc is None or self.returncode is not None or getattr(self, "_timed_out", False):
+        if self.proc is None or self.returncode is not None or self.timed_out:
             return self.returncode
-        if self.proc.poll() is None:
+        if self.proc.poll() is not None:
+            self.exited_early = True
+        else:
             self.proc.send_signal(signal.SIGTERM)
         try:
             self.returncode = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._timed_out = True
+            self.timed_out = True
             self.proc.kill()
             self.proc.wait()
         finally:
@@ -190,10 +209,13 @@ class Server:
     def stop_and_check(self) -> None:
         """SIGTERM; asserts the process exits 0 within STOP_TIMEOUT."""
         code = self.terminate()
-        assert not getattr(self, "_timed_out", False), (
-            f"{self.mode} server did not exit within {STOP_TIMEOUT}s of SIGTERM (killed)\n{self.log_tail()}"
-        )
-        assert code == 0, f"{self.mode} server exited with {code} after SIGTERM, expected 0\n{self.log_tail()}"
+        assert not self.exited_early, f"{self.mode} server had exited by itself before SIGTERM: {describe_exit(code)}\n{self.log_tail()}"
+        assert not self.timed_out, f"{self.mode} server did not exit within {STOP_TIMEOUT}s of SIGTERM (killed)\n{self.log_tail()}"
+        assert code == 0, f"{self.mode} server {describe_exit(code)} after SIGTERM, expected exit 0\n{self.log_tail()}"
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServerDied(f"{self.mode} server died: {describe_exit(self.proc.returncode)}\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -205,6 +227,7 @@ class Server:
     # -- observation
 
     def stats(self) -> dict[str, Any]:
+        self.check_alive()
         status, body = healthz(self.port)
         assert status == 200, f"/healthz answered {status}: {body}"
         return body
@@ -219,6 +242,8 @@ class Server:
 
         try:
             wait_until(check, timeout, what, interval=0.03)
+        except ServerDied:
+            raise
         except AssertionError as exc:
             raise AssertionError(f"{exc}; last /healthz: {last}") from None
         return last

@@ -150,7 +150,8 @@ def test_version_matches_header(lib: ctypes.CDLL, header: str) -> None:
     api = ctypes.cast(address, POINTER(Api)).contents
     assert api.abi_version == abi
     assert api.struct_size == ctypes.sizeof(Api), f"ws4r_api.struct_size {api.struct_size}, the header's struct is {ctypes.sizeof(Api)}"
-    assert all(getattr(api, name) for name in API_FUNCTIONS), "NULL entries in the ws4r_api table"
+    missing = [name for name in API_FUNCTIONS if not getattr(api, name)]
+    assert not missing, f"NULL entries in the ws4r_api table: {missing}"
     assert ctypes.CFUNCTYPE(c_char_p)(api.version_string)().decode() == expected_string
     assert not lib.ws4r_get_api(abi + 1), f"ws4r_get_api({abi + 1}) must return NULL"
     for code in range(0, 11):
@@ -342,7 +343,9 @@ def test_loads_without_swift_runtime(prefix: Path) -> None:
 
 
 def test_exports_only_ws4r_symbols(prefix: Path) -> None:
-    out = subprocess.run(["nm", "-D", "--defined-only", str(prefix / "lib" / "libws4redis.so")], capture_output=True, text=True, check=True).stdout
+    """Only ws4r_* symbols are global in the dynamic symbol table (local ones are not exported)."""
+    so = str(prefix / "lib" / "libws4redis.so")
+    out = subprocess.run(["nm", "-D", "--extern-only", "--defined-only", so], capture_output=True, text=True, check=True).stdout
     names = [line.split()[-1] for line in out.splitlines() if line.strip()]
     foreign = [n for n in names if not n.split("@")[0].startswith("ws4r_")]
     assert names, "no exported symbols"

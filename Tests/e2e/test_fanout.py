@@ -54,8 +54,10 @@ def test_fanout_100_clients_in_order(server: Server, r: redis.Redis) -> None:
             assert first == "sentinel-other", f"the client on facility `other` received {first!r} from another facility"
 
             await server.await_stats(
-                lambda s: s["messages_in"] == n_messages + 2 and s["messages_out"] == n_clients * (n_messages + 1) + 1,
-                f"messages_in == {n_messages + 2} and messages_out == {n_clients * (n_messages + 1) + 1}",
+                lambda s: s["messages_in"] == n_messages + 2
+                and s["messages_out"] == n_clients * (n_messages + 1) + 1
+                and s["connections_total"] == n_clients + 1,
+                f"messages_in == {n_messages + 2}, messages_out == {n_clients * (n_messages + 1) + 1}, connections_total == {n_clients + 1}",
                 timeout=5,
             )
         finally:
