@@ -29,7 +29,7 @@ deps:
 # SwiftPM cannot name two products alike: the CLI product is ws4redis-cli, installed as bin/ws4redis.
 $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 	swift build -c release
-	@touch $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli
+	@touch -c $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli
 
 $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(BUILD_DIR)/libws4redis.so
 	$(CC) $(CFLAGS) -Iinclude -Iplugin $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \

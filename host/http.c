@@ -1,6 +1,7 @@
 /* http.c: the HTTP side of ws4redis-host on libmicrohttpd (MHD): routing, the demo endpoints, and
    the websocket handshake with the hand-over of upgraded sockets to the core.
-   Every function here runs on MHD's polling thread. */
+   Except http_start() and publisher_connect() at start-up, everything here runs on MHD's
+   polling thread, the only one that touches struct host while the daemon runs. */
 #include "host.h"
 
 #include <fcntl.h>
@@ -119,9 +120,34 @@ static bool collect_body(struct request *request, const char *data, size_t size)
     return true;
 }
 
+/* Redis failed: 502 with the reason. */
+static enum MHD_Result reply_bad_gateway(struct MHD_Connection *connection, const char *reason) {
+    char body[1100];
+    snprintf(body, sizeof body, "%s\n", reason);
+    return reply(connection, MHD_HTTP_BAD_GATEWAY, TEXT, body);
+}
+
+int publisher_connect(struct host *host, char *error, size_t size) {
+    if (host->publisher != NULL)
+        return WS4R_OK;
+    ws4r_publisher *publisher = NULL;
+    int status = host->api->publisher_create(host->redis_url, host->key_prefix, &publisher);
+    if (status == WS4R_OK) {
+        host->publisher = publisher;
+        return WS4R_OK;
+    }
+    /* A handle from a failed create only explains the failure; it cannot publish. */
+    snprintf(error, size, "%s", publisher != NULL ? host->api->publisher_errmsg(publisher) : host->api->strerror(status));
+    host->api->publisher_destroy(publisher);
+    return status;
+}
+
 /* Publishes the collected body to the broadcast channel of `facility`. */
 static enum MHD_Result publish(struct host *host, struct MHD_Connection *connection, const char *facility,
                                const struct request *request) {
+    char error[1024];
+    if (publisher_connect(host, error, sizeof error) != WS4R_OK)
+        return reply_bad_gateway(connection, error);
     ws4r_audience audience;
     host->api->audience_init(&audience);
     audience.facility = facility;
@@ -129,11 +155,8 @@ static enum MHD_Result publish(struct host *host, struct MHD_Connection *connect
     uint64_t receivers = 0;
     /* Expire 0: the demo chat is live only; nothing is stored for later subscribers. */
     if (host->api->publisher_publish(host->publisher, &audience, request->body != NULL ? request->body : "",
-                                     request->body_length, 0, &receivers) != WS4R_OK) {
-        char message[1024];
-        snprintf(message, sizeof message, "%s\n", host->api->publisher_errmsg(host->publisher));
-        return reply(connection, MHD_HTTP_BAD_GATEWAY, TEXT, message);
-    }
+                                     request->body_length, 0, &receivers) != WS4R_OK)
+        return reply_bad_gateway(connection, host->api->publisher_errmsg(host->publisher));
     char json[64];
     snprintf(json, sizeof json, "{\"receivers\":%" PRIu64 "}\n", receivers);
     return reply(connection, MHD_HTTP_OK, JSON, json);

@@ -151,18 +151,17 @@ static int start_server(struct host *host, const struct options *options) {
 }
 
 /* Creates the publisher of POST /publish. An unreachable Redis is not fatal, as for the server:
-   publish reconnects, and answers 502 until Redis is back. */
-static int create_publisher(struct host *host, const struct options *options) {
-    int status = host->api->publisher_create(options->redis_url, options->key_prefix, &host->publisher);
+   publish tries again and answers 502 until Redis is back. */
+static int create_publisher(struct host *host) {
+    char error[1024];
+    int status = publisher_connect(host, error, sizeof error);
     if (status == WS4R_OK)
         return 0;
-    const char *reason = host->publisher != NULL ? host->api->publisher_errmsg(host->publisher)
-                                                 : host->api->strerror(status);
     if (status == WS4R_EREDIS) {
-        fprintf(stderr, "ws4redis-host: warning: publisher: %s\n", reason);
+        fprintf(stderr, "ws4redis-host: warning: publisher: %s\n", error);
         return 0;
     }
-    fprintf(stderr, "ws4redis-host: cannot create the publisher: %s\n", reason);
+    fprintf(stderr, "ws4redis-host: cannot create the publisher: %s\n", error);
     return -1;
 }
 
@@ -239,15 +238,16 @@ static int start(struct host *host, const struct options *options, struct MHD_Da
         fputs("ws4redis-host: out of memory\n", stderr);
         return -1;
     }
-    if (start_server(host, options) != 0 || create_publisher(host, options) != 0)
+    if (start_server(host, options) != 0 || create_publisher(host) != 0)
         return -1;
     *daemon = start_http(host, options);
     return *daemon != NULL ? 0 : -1;
 }
 
-/* Tears down whatever was set up, in the order that keeps every callback safe: the core first,
-   so that it closes every websocket while MHD still runs; then MHD, so that no request reaches
-   a destroyed server; then the handles, then the library their code lives in. */
+/* Tears down whatever was set up. The core stops first: it closes every websocket (1001) while
+   MHD still answers HTTP, and the stopped server refuses handshakes meanwhile. MHD stops before
+   the server is destroyed because MHD's thread calls into the server. Then the handles, then
+   the library their code lives in. */
 static void shut_down(struct host *host, struct MHD_Daemon *daemon, void *plugin) {
     if (host->server != NULL)
         host->api->server_stop(host->server, STOP_TIMEOUT_MS);
@@ -272,7 +272,8 @@ int main(int argc, char **argv) {
 
     void *plugin = NULL;
     struct MHD_Daemon *daemon = NULL;
-    struct host host = { .url_prefix = options.url_prefix, .echo_path = options.echo_path };
+    struct host host = { .url_prefix = options.url_prefix, .echo_path = options.echo_path,
+                         .redis_url = options.redis_url, .key_prefix = options.key_prefix };
     host.api = load_api(options.plugin_path, &plugin);
     int status = EXIT_FAILURE;
     if (host.api != NULL && start(&host, &options, &daemon) == 0) {

@@ -26,8 +26,8 @@ struct Publish: ParsableCommand {
     @Option(name: .customLong("session"), help: "A session key to publish to (repeatable).")
     var sessions: [String] = []
 
-    @Option(help: "Seconds to keep the message for clients that connect later; 0 does not store it.")
-    var expire = 0
+    @Option(help: "Seconds to keep the message for clients that connect later (WS4REDIS_EXPIRE); 0 does not store it.")
+    var expire = 3600
 
     @Argument(help: "The message.")
     var message: String

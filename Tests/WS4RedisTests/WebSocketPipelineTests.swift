@@ -17,7 +17,7 @@ final class WebSocketPipelineTests: XCTestCase {
         let counters = ServerCounters()
         let logger = Logger(label: "test")
         multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, counters: counters, logger: logger)
-        hub = LoopHub(eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, multiplexer: multiplexer)
+        hub = LoopHub(eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, maxOutboundBytes: 1 << 20, multiplexer: multiplexer)
         multiplexer.attach([hub])
         var configuration = ServerConfiguration()
         configuration.maxMessageSize = maxMessageSize

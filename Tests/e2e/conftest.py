@@ -7,18 +7,16 @@ include/ws4redis.h); default: the repository's stage/ (what `make stage` fills).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 import redis
 
-from e2e_helpers import FIGURES, MODES, Server, free_port, wait_until
+from e2e_helpers import FIGURES, MODES, RedisServer, Server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="session")
 def prefix() -> Path:
@@ -28,52 +26,15 @@ def prefix() -> Path:
     return p
 
 
-class RedisServer:
-    def __init__(self, port: int, proc: subprocess.Popen[bytes], directory: str):
-        self.port = port
-        self.proc = proc
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{port}/0"
-
-    def client(self, **kwargs) -> redis.Redis:
-        kwargs.setdefault("socket_timeout", 10)
-        return redis.Redis(host="127.0.0.1", port=self.port, db=0, **kwargs)
-
-
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, for the whole session."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (make deps)")
-    port = free_port()
-    directory = tempfile.mkdtemp(prefix="ws4r-e2e-redis-")
-    log = open(os.path.join(directory, "redis.log"), "wb")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-    )
-    server = RedisServer(port, proc, directory)
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
     try:
-        client = server.client(socket_timeout=1)
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {proc.returncode}")
-            return client.ping()
-
-        wait_until(up, 10, f"redis-server on port {port} to answer PING", interval=0.05)
-        client.close()
+        server.start()
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(directory, ignore_errors=True)
+        server.stop()
 
 
 @pytest.fixture

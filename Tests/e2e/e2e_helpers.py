@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -117,6 +119,55 @@ def upgrade_headers(version: str = "13") -> dict[str, str]:
         "Sec-WebSocket-Key": websocket_key(),
         "Sec-WebSocket-Version": version,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+
+class RedisServer:
+    """A private redis-server process on 127.0.0.1:port, without persistence. start() waits for PING."""
+
+    def __init__(self, port: int, directory: Path):
+        self.port = port
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(host="127.0.0.1", port=self.port, db=0, **kwargs)
+
+    def start(self) -> "RedisServer":
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is not installed (make deps)"
+        log = open(self.directory / "redis.log", "ab")
+        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        client = self.client(socket_timeout=1)
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise ServerDied(f"redis-server exited with {self.proc.returncode}: {(self.directory / 'redis.log').read_text()[-500:]}")
+            return client.ping()
+
+        try:
+            wait_until(up, 10, f"redis-server on port {self.port} to answer PING", interval=0.05)
+        finally:
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
 
 # ---------------------------------------------------------------------------------------------

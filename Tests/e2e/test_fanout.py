@@ -198,3 +198,41 @@ def test_binary_and_text_frames(server: Server, r: redis.Redis) -> None:
             await ws.close()
 
     run_async(body(), 45, "binary and text frames")
+
+
+def test_facilities_and_flags(server: Server, r: redis.Redis) -> None:
+    """Facility = rest of the path (slashes kept, `/ws/` is the empty one); flags are query names,
+    case-insensitive, values and unknown names ignored; no subscribe flag: no subscription. 30 more
+    facilities each get only their own message (one Redis channel each)."""
+
+    async def body() -> None:
+        named = {
+            "a/b": await open_client(f"{server.ws_base}/ws/a/b?subscribe-broadcast"),
+            "x upper": await open_client(f"{server.ws_base}/ws/x?SUBSCRIBE-Broadcast"),
+            "x valued": await open_client(f"{server.ws_base}/ws/x?foo=1&subscribe-broadcast=yes"),
+            "empty": await open_client(f"{server.ws_base}/ws/?subscribe-broadcast"),
+        }
+        silent = await open_client(f"{server.ws_base}/ws/x")
+        many = [await open_client(server.url(f"m{i}")) for i in range(30)]
+        try:
+            await server.await_stats(
+                lambda s: s["connections"] == 35 and s["subscriptions"] == 34 and s["channels"] == 33,
+                "35 connections, 34 subscriptions on 33 channels (the flag-less client subscribes to nothing)",
+            )
+            numsub = dict(r.pubsub_numsub(*[f"broadcast:m{i}" for i in range(30)], "broadcast:a/b", "broadcast:x", "broadcast:"))
+            assert set(numsub.values()) == {1}, f"PUBSUB NUMSUB: {numsub}"
+            for i in reversed(range(30)):
+                r.publish(f"broadcast:m{i}", f"to-m{i}")
+            for channel, message in (("broadcast:a/b", "to-ab"), ("broadcast:x", "to-x"), ("broadcast:", "to-empty")):
+                assert r.publish(channel, message) == 1
+            expected = {"a/b": "to-ab", "x upper": "to-x", "x valued": "to-x", "empty": "to-empty"}
+            for name, ws in named.items():
+                got = await receive_one(ws, 10, f"message for {name}")
+                assert got == expected[name], f"client {name} got {got!r}, expected {expected[name]!r}"
+            firsts = await asyncio.gather(*(receive_one(ws, 10, f"message for m{i}") for i, ws in enumerate(many)))
+            wrong = [(i, m) for i, m in enumerate(firsts) if m != f"to-m{i}"]
+            assert not wrong, f"clients of facility m<i> got other facilities' messages: {wrong[:5]}"
+        finally:
+            await close_all([*named.values(), silent, *many])
+
+    run_async(body(), 60, "facilities and flags")

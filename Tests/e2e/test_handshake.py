@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import http.client
+import socket
+from typing import Callable
 
 import redis
+from websockets.exceptions import InvalidStatus
 
-from e2e_helpers import Server, http_get, open_client, receive_one, run_async, upgrade_headers
+from e2e_helpers import Server, close_all, http_get, open_client, open_clients, receive_one, run_async, upgrade_headers, websocket_key
 
 
 def request(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -17,6 +20,23 @@ def request(port: int, method: str, path: str, headers: dict[str, str]) -> tuple
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
+
+
+def http10_upgrade(port: int, path: str) -> int:
+    """The status of an upgrade request sent as HTTP/1.0 (http.client speaks only 1.1)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(
+            f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {websocket_key()}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n" not in head:
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            head += chunk
+    parts = head.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
 
 
 def test_handshake_errors(server: Server, r: redis.Redis) -> None:
@@ -44,6 +64,11 @@ def test_handshake_errors(server: Server, r: redis.Redis) -> None:
     # Non-GET upgrade.
     expect("POST upgrade", request(port, "POST", "/ws/f1?subscribe-broadcast", upgrade_headers()), 400)
 
+    # Not HTTP/1.1.
+    status = http10_upgrade(port, "/ws/f1?subscribe-broadcast")
+    if status != 400:
+        problems.append(f"HTTP/1.0 upgrade: status {status}, expected 400")
+
     # Outside the URL prefix: nothing there, with or without an upgrade.
     expect("plain GET /nope", http_get(port, "/nope"), 404)
     expect("upgrade on /nope", http_get(port, "/nope", upgrade_headers()), 404)
@@ -64,3 +89,27 @@ def test_handshake_errors(server: Server, r: redis.Redis) -> None:
             await ws.close()
 
     run_async(body(), 30, "serving after refused handshakes")
+
+
+def test_max_connections(server_factory: Callable[..., Server]) -> None:
+    """--max-connections 2: a third websocket gets 503; once one leaves, a new one is accepted."""
+    server = server_factory("standalone", "--max-connections", "2")
+
+    async def body() -> None:
+        clients = await open_clients(server.url("f1"), 2)
+        try:
+            await server.await_stats(lambda s: s["connections"] == 2, "2 connections")
+            try:
+                extra = await open_client(server.url("f1"))
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 503, f"third websocket refused with {exc.response.status_code}, expected 503"
+            else:
+                clients.append(extra)
+                raise AssertionError("a third websocket was accepted with --max-connections 2")
+            await clients.pop().close()
+            await server.await_stats(lambda s: s["connections"] == 1, "1 connection after one left")
+            clients.append(await open_client(server.url("f1")))
+        finally:
+            await close_all(clients)
+
+    run_async(body(), 30, "max connections")

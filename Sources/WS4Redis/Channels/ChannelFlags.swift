@@ -31,34 +31,8 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         guard let query else { return }
         for parameter in query.split(separator: "&", omittingEmptySubsequences: true) {
             let name = parameter.prefix { $0 != "=" }
-            let normalized = String(name).removingPercentEncoding().trimmingWhitespace().lowercased()
+            let normalized = String(name).removingPercentEncoding(plusAsSpace: true).trimmingWhitespace().lowercased()
             if let flag = Self.byName[normalized] { insert(flag) }
         }
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
-    }
-
-    /// Decodes `%XX` escapes and `+` as a query string does; malformed escapes stay as written.
-    func removingPercentEncoding() -> String {
-        guard contains("%") || contains("+") else { return self }
-        var bytes: [UInt8] = []
-        var utf8 = Array(self.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "+") {
-                bytes.append(UInt8(ascii: " "))
-            } else if byte == UInt8(ascii: "%"), utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

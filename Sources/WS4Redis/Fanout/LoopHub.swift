@@ -16,16 +16,20 @@ final class LoopHub {
     let index: Int
     let counters: ServerCounters
     let logger: Logger
+    let maxOutboundBytes: Int
+    /// How long a close handshake may take before the socket is dropped.
+    let closeTimeout: TimeAmount = .seconds(5)
     unowned let multiplexer: ChannelMultiplexer
     private var connections: [WebSocketConnectionHandler] = []
     private var subscribers: [String: SubscriberList] = [:]
     private var pendingFlush: [WebSocketConnectionHandler] = []
 
-    init(eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, multiplexer: ChannelMultiplexer) {
+    init(eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, maxOutboundBytes: Int, multiplexer: ChannelMultiplexer) {
         self.eventLoop = eventLoop
         self.index = index
         self.counters = counters
         self.logger = logger
+        self.maxOutboundBytes = maxOutboundBytes
         self.multiplexer = multiplexer
     }
 
@@ -67,9 +71,12 @@ final class LoopHub {
         for message in batch {
             guard let list = subscribers[message.channel] else { continue }
             for connection in list.members where connection.enqueue(message.frame) {
-                pendingFlush.append(connection)
+                deliveries += 1
+                if !connection.needsFlush {
+                    connection.needsFlush = true
+                    pendingFlush.append(connection)
+                }
             }
-            deliveries += list.members.count
         }
         for connection in pendingFlush { connection.flush() }
         pendingFlush.removeAll(keepingCapacity: true)

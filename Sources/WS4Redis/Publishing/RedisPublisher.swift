@@ -69,7 +69,10 @@ public final class RedisPublisher: @unchecked Sendable {
     }
 
     private func connectionError() -> WS4RedisError {
-        let message = context.map { withUnsafeBytes(of: $0.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } } ?? "no connection"
+        var message = "no connection"
+        if let context {
+            message = withUnsafeBytes(of: context.pointee.errstr) { bytes in String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self) }
+        }
         redisFree(context)
         context = nil
         return WS4RedisError(.io, "Redis connection to \(endpoint.description) failed: \(message)")

@@ -58,7 +58,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         var parameters: [String: String] = [:]
         for pair in rest.dropFirst(path.count + 1).split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            parameters[String(parts[0])] = parts.count > 1 ? String(parts[1]).removingPercentEncoding() : ""
+            parameters[String(parts[0])] = parts.count > 1 ? String(parts[1]).removingPercentEncoding(plusAsSpace: true) : ""
         }
         let database = try Self.database(Substring(parameters["db"] ?? ""))
         self.init(address: .unixSocket(path: String(path)), database: database, username: parameters["username"], password: parameters["password"])

@@ -62,7 +62,9 @@ public final class WS4RedisServer: @unchecked Sendable {
     private func makeRunning(group: MultiThreadedEventLoopGroup) throws -> Running {
         let loops = Array(group.makeIterator())
         let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, counters: counters, logger: logger)
-        let hubs = loops.enumerated().map { LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, multiplexer: multiplexer) }
+        let hubs = loops.enumerated().map { LoopHub(
+                eventLoop: $1, index: $0, counters: counters, logger: logger, maxOutboundBytes: configuration.maxOutboundBytes, multiplexer: multiplexer
+            ) }
         multiplexer.attach(hubs)
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
         let redis = RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
@@ -85,6 +87,7 @@ public final class WS4RedisServer: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let requestDecoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
@@ -144,6 +147,8 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
         let adopted = ClientBootstrap(group: loop)
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+            // A host may hand over a socket with Nagle on (libmicrohttpd turns TCP_NODELAY off); pushes must not wait.
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(PrefaceHandler(preface: ByteBuffer(bytes: preface)))

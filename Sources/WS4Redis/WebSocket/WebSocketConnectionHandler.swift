@@ -50,8 +50,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        hub.remove(self)
-        hub.unsubscribe(channels)
+        if started {
+            hub.remove(self)
+            hub.unsubscribe(channels)
+        }
         if subscriptionConfirmed { hub.counters.subscriptions.subtract(channels.count) }
         subscriptionConfirmed = false
         self.context = nil
@@ -79,9 +81,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if !context.channel.isWritable, state.canSendData {
+            // A close frame would queue behind the data the client does not read: drop the socket.
             hub.counters.slowClientCloses.add(1)
-            hub.logger.info("closing slow client", metadata: ["buffered-bytes-limit-reached": "true"])
-            fail(.policyViolation, reason: "too slow: outbound buffer full", context: context)
+            hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.maxOutboundBytes)"])
+            _ = state.fail()
+            context.close(promise: nil)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -108,6 +112,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         guard state.fail() else { return context.close(promise: nil) }
         let frame = FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        closeLater(context.channel)
+    }
+
+    /// The socket closes at the latest after the close timeout, even if a close frame never drains.
+    private func closeLater(_ channel: any Channel) {
+        channel.eventLoop.scheduleTask(in: hub.closeTimeout) { channel.close(promise: nil) }
     }
 
     private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
@@ -117,12 +127,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     // MARK: called by the hub, on this connection's event loop
 
-    /// Queues a fan-out frame without flushing; true when this connection now needs a flush.
+    /// Queues a fan-out frame without flushing; false when this connection no longer takes data.
     func enqueue(_ frame: ByteBuffer) -> Bool {
         guard let context, state.canSendData else { return false }
         context.write(wrapOutboundOut(frame), promise: nil)
-        defer { needsFlush = true }
-        return !needsFlush
+        return true
     }
 
     func flush() {
