@@ -60,9 +60,10 @@ $(VENV)/.ready: Tests/e2e/requirements.txt
 run: deps stage
 	./scripts/run-demo.sh $(STAGE)
 
+# Debug build: the unit tests use @testable to drive internal state machines directly.
 unit-test:
-	swift build -c release --build-tests
-	swift test -c release --skip-build
+	swift build --build-tests
+	swift test --skip-build
 
 c-test: stage
 	$(CC) $(CFLAGS) -I$(STAGE)/include -o $(STAGE)/capi-test Tests/capi/capi_test.c \
