@@ -2,33 +2,49 @@
 #ifndef WS4R_HOST_H
 #define WS4R_HOST_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
 #include "ws4redis.h"
 
 struct MHD_Daemon;
+struct pending;
 
 /* Everything a request handler needs. main() sets it up before the HTTP daemon starts and tears
-   it down after the daemon stopped; in between only MHD's thread changes it (the publisher), so it
-   needs no lock. Calls on the server itself are serialized by the core. */
+   it down after the daemon stopped. In between MHD's thread is the only one that changes the
+   publisher, so that needs no lock; calls on the server are serialized by the core. The core's
+   threads (done callbacks of asynchronous handshake checks) touch only what `lock` guards. */
 struct host {
     const ws4r_api *api;          /* every call into the core goes through this table */
     ws4r_server *server;
     ws4r_publisher *publisher;    /* for POST /publish; NULL until Redis could be reached */
     const char *redis_url;        /* for the publisher: NULL is the core's default */
     const char *key_prefix;
-    const char *url_prefix;       /* websocket paths start with this, e.g. "/ws/" */
-    const char *echo_path;        /* the core's echo endpoint, or NULL */
     char *demo_page;              /* the HTML served at "/", from demo_page_render(); owned */
+    /* Handshakes waiting for the core's decision, their connections suspended in MHD. Lock order:
+       `lock`, then MHD's internal locks (MHD_suspend/resume_connection() are called under it). */
+    pthread_mutex_t lock;
+    struct pending *suspended;    /* list of the waiting ones */
+    bool stopping;                /* set by http_quiesce(): no more suspending */
 };
 
 /* Creates host->publisher unless it exists. On failure returns the status, with the reason in
    `error`, and leaves host->publisher NULL, so that a later call tries again. */
 int publisher_connect(struct host *host, char *error, size_t size);
 
+/* Initializes and frees what http.c keeps in struct host (the lock). */
+void http_init(struct host *host);
+void http_destroy(struct host *host);
+
 /* Starts the HTTP daemon (own polling thread) on `address`; NULL on failure (MHD logged why). */
 struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address);
+
+/* Before MHD_stop_daemon() (which must not meet a suspended connection): resumes every connection
+   still waiting for a handshake decision (they get 503) and makes later handshakes answer 503 at
+   once. Decisions that arrive afterwards are dropped. Any thread but MHD's. */
+void http_quiesce(struct host *host);
 
 /* The demo chat page talking to websockets under `url_prefix`. Free it with free(); NULL when
    out of memory. */

@@ -1,11 +1,12 @@
 /* http.c: the HTTP side of ws4redis-host on libmicrohttpd (MHD): routing, the demo endpoints, and
    the websocket handshake with the hand-over of upgraded sockets to the core.
-   Except http_start() and publisher_connect() at start-up, everything here runs on MHD's
-   polling thread, the only one that touches struct host while the daemon runs. */
+   Except http_start() and publisher_connect() at start-up, http_quiesce() at shutdown and
+   handshake_decided() (a core thread), everything here runs on MHD's polling thread. */
 #include "host.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -29,10 +30,34 @@ enum {
     MAX_PUBLISH_BODY = 1 << 20,
 };
 
+/*
+ * A handshake the core decides asynchronously (an identity source may take seconds), shared by
+ * the request (MHD's thread) and the core's done callback (a core thread); freed when both let go.
+ * While it waits, MHD has the connection suspended: out of its poll set and its timeout lists,
+ * so MHD neither times it out nor notices a client that hangs up, and never frees it (in
+ * libmicrohttpd 0.9.75 only MHD_stop_daemon() could, and that panics on a suspended connection:
+ * http_quiesce() resumes them first). MHD_resume_connection() is safe on any thread (it takes
+ * MHD's cleanup mutex and wakes MHD's thread through its inter-thread channel). Still, the done
+ * callback resumes the connection only under host->lock and only while `connection` is set, and
+ * whoever clears `connection` (the callback, end_request(), http_quiesce()) does so under that
+ * lock: so no code path can touch a connection that MHD completed.
+ */
+struct pending {
+    atomic_int references;              /* the request's and the done callback's */
+    struct host *host;
+    /* Under host->lock: */
+    struct MHD_Connection *connection;  /* suspended and waiting; NULL once resumed or gone */
+    ws4r_handshake *handshake;          /* the decision, from the callback until the request takes it */
+    struct pending *previous, *next;    /* in host->suspended while `connection` is set */
+};
+
 /* One per HTTP request: created by begin_request() (MHD's URI log callback, the only place that
    sees the raw query string) and freed by end_request() (MHD's request-completed callback). */
 struct request {
     char *query;                 /* raw query without '?', NULL when the URI has none */
+    struct pending *pending;     /* a handshake the core is deciding or decided */
+    bool resumed;                /* the access handler ran again after `pending` was resumed */
+    int check_status;            /* WS4R_OK, or why the core could not take the check */
     ws4r_handshake *handshake;   /* accepted, from the queued 101 until hand_over() takes it */
     bool receiving;              /* POST /publish: headers accepted, collecting the body */
     bool body_too_large;
@@ -186,11 +211,6 @@ static enum MHD_Result serve_publish(struct host *host, struct MHD_Connection *c
 
 /* ---- Websocket handshake and hand-over ---- */
 
-static bool is_websocket_path(const struct host *host, const char *path) {
-    return strncmp(path, host->url_prefix, strlen(host->url_prefix)) == 0 ||
-           (host->echo_path != NULL && strcmp(path, host->echo_path) == 0);
-}
-
 struct header_list {
     ws4r_header *items;
     size_t count;
@@ -315,8 +335,139 @@ static enum MHD_Result refuse_upgrade(struct host *host, struct MHD_Connection *
     return queued;
 }
 
+/* ---- Asynchronous decisions ---- */
+
+static void pending_release(struct pending *pending) {
+    if (atomic_fetch_sub(&pending->references, 1) != 1)
+        return;
+    /* A decision nobody took: the request ended first. */
+    pending->host->api->handshake_free(pending->handshake);
+    free(pending);
+}
+
+/* Takes `pending` off the waiting list and returns its connection for resuming. Under host->lock. */
+static struct MHD_Connection *detach(struct host *host, struct pending *pending) {
+    struct MHD_Connection *connection = pending->connection;
+    if (connection == NULL)
+        return NULL;
+    if (pending->previous != NULL)
+        pending->previous->next = pending->next;
+    else
+        host->suspended = pending->next;
+    if (pending->next != NULL)
+        pending->next->previous = pending->previous;
+    pending->previous = pending->next = NULL;
+    pending->connection = NULL;
+    return connection;
+}
+
+/* The core's done callback (ws4r_handshake_fn): on a core thread, or on MHD's thread before
+   server_check_handshake_async() returns. Keeps the decision and wakes the connection, whose
+   next access-handler call answers it. */
+static void handshake_decided(void *context, ws4r_handshake *handshake) {
+    struct pending *pending = context;
+    struct host *host = pending->host;
+    pthread_mutex_lock(&host->lock);
+    struct MHD_Connection *connection = detach(host, pending);
+    if (connection != NULL) {
+        pending->handshake = handshake;
+        handshake = NULL;
+        MHD_resume_connection(connection);
+    }
+    pthread_mutex_unlock(&host->lock);
+    /* Nobody waits any more (the request ended, or http_quiesce() answered it). */
+    host->api->handshake_free(handshake);
+    pending_release(pending);
+}
+
+/* Suspends the connection and asks the core; the handler runs again when the decision is in. */
+static enum MHD_Result start_check(struct host *host, struct MHD_Connection *connection, struct request *request,
+                                   const ws4r_request *websocket) {
+    struct pending *pending = calloc(1, sizeof *pending);
+    if (pending == NULL)
+        return MHD_NO;
+    atomic_init(&pending->references, 2);
+    pending->host = host;
+    pthread_mutex_lock(&host->lock);
+    if (host->stopping) {
+        pthread_mutex_unlock(&host->lock);
+        free(pending);
+        return reply(connection, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT, "the server is shutting down\n");
+    }
+    /* Suspended before the core can decide: the callback may run at once, on any thread. */
+    MHD_suspend_connection(connection);
+    pending->connection = connection;
+    pending->next = host->suspended;
+    if (host->suspended != NULL)
+        host->suspended->previous = pending;
+    host->suspended = pending;
+    pthread_mutex_unlock(&host->lock);
+    request->pending = pending;
+
+    int status = host->api->server_check_handshake_async(host->server, websocket, handshake_decided, pending);
+    if (status != WS4R_OK) {
+        /* The callback will not run: wake the connection ourselves (safe on MHD's thread too: it
+           stays suspended until MHD's loop resumes it), and drop the callback's reference. */
+        request->check_status = status;
+        pthread_mutex_lock(&host->lock);
+        struct MHD_Connection *suspended = detach(host, pending);
+        if (suspended != NULL)
+            MHD_resume_connection(suspended);
+        pthread_mutex_unlock(&host->lock);
+        pending_release(pending);
+    }
+    return MHD_YES;
+}
+
+/* The access handler's call after the resume: sends the decision. */
+static enum MHD_Result answer_check(struct host *host, struct MHD_Connection *connection, struct request *request) {
+    struct pending *pending = request->pending;
+    pthread_mutex_lock(&host->lock);
+    ws4r_handshake *handshake = pending->handshake;
+    pending->handshake = NULL;
+    bool stopping = host->stopping;
+    pthread_mutex_unlock(&host->lock);
+    if (handshake == NULL) {
+        if (request->check_status == WS4R_ESTATE || (request->check_status == WS4R_OK && stopping))
+            return reply(connection, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT, "the server is shutting down\n");
+        char body[128];
+        snprintf(body, sizeof body, "cannot check the handshake: %s\n", host->api->strerror(request->check_status));
+        return reply(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, TEXT, body);
+    }
+    if (host->api->handshake_status(handshake) == MHD_HTTP_SWITCHING_PROTOCOLS)
+        return accept_upgrade(host, connection, request, handshake);
+    return refuse_upgrade(host, connection, handshake);
+}
+
+void http_init(struct host *host) {
+    pthread_mutex_init(&host->lock, NULL);
+    host->suspended = NULL;
+    host->stopping = false;
+}
+
+void http_destroy(struct host *host) {
+    pthread_mutex_destroy(&host->lock);
+}
+
+void http_quiesce(struct host *host) {
+    pthread_mutex_lock(&host->lock);
+    host->stopping = true;
+    while (host->suspended != NULL)
+        MHD_resume_connection(detach(host, host->suspended));
+    pthread_mutex_unlock(&host->lock);
+}
+
+/* Every path outside the fixed routes goes to the core, which knows its URL prefix and echo path
+   (from whatever source configured them) and answers 404 for other paths. The first call
+   suspends the connection while the core decides; the next one sends the decision. */
 static enum MHD_Result serve_handshake(struct host *host, struct MHD_Connection *connection, struct request *request,
                                        const char *path, const char *method, const char *version) {
+    if (request->pending != NULL) {
+        if (request->resumed)
+            return MHD_YES; /* a body chunk of a refused request: MHD discards it */
+        request->resumed = true;
+        return answer_check(host, connection, request);
+    }
     int count = MHD_get_connection_values(connection, MHD_HEADER_KIND, NULL, NULL);
     struct header_list headers = { calloc((size_t)count + 1, sizeof(ws4r_header)), 0, (size_t)count };
     if (headers.items == NULL)
@@ -332,14 +483,9 @@ static enum MHD_Result serve_handshake(struct host *host, struct MHD_Connection 
     websocket.headers = headers.items;
     websocket.header_count = headers.count;
     websocket.remote_address = describe_peer(connection, peer, sizeof peer);
-    ws4r_handshake *handshake = NULL;
-    int status = host->api->server_check_handshake(host->server, &websocket, &handshake);
+    enum MHD_Result result = start_check(host, connection, request, &websocket);
     free(headers.items);
-    if (handshake == NULL)
-        return reply(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, TEXT, host->api->strerror(status));
-    if (status == WS4R_OK)
-        return accept_upgrade(host, connection, request, handshake);
-    return refuse_upgrade(host, connection, handshake);
+    return result;
 }
 
 /* ---- Request life cycle and routing ---- */
@@ -365,6 +511,17 @@ static void end_request(void *cls, struct MHD_Connection *connection, void **con
     if (request == NULL)
         return;
     host->api->handshake_free(request->handshake);
+    if (request->pending != NULL) {
+        /* Still waiting only if MHD gave up the connection while it was suspended, which
+           libmicrohttpd 0.9.75 never does; then the callback must not resume it. MHD calls this
+           under its cleanup mutex for upgraded connections, which were resumed: no lock then. */
+        if (!request->resumed) {
+            pthread_mutex_lock(&host->lock);
+            detach(host, request->pending);
+            pthread_mutex_unlock(&host->lock);
+        }
+        pending_release(request->pending);
+    }
     free(request->query);
     free(request->body);
     free(request);
@@ -386,16 +543,15 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
         return is_get(method) ? serve_health(host, connection) : reply_method_not_allowed(connection, "GET, HEAD");
     if (strcmp(url, "/publish") == 0)
         return serve_publish(host, connection, request, method, upload_data, upload_data_size);
-    /* Any method: the core answers a non-GET handshake with 400, as the original does. */
-    if (is_websocket_path(host, url))
-        return serve_handshake(host, connection, request, url, method, version);
-    return reply(connection, MHD_HTTP_NOT_FOUND, TEXT, "not found\n");
+    /* Any method and path: the core answers a non-GET handshake with 400, as the original
+       does, and a path outside its endpoints with 404. */
+    return serve_handshake(host, connection, request, url, method, version);
 }
 
 struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address) {
-    /* MHD_ALLOW_UPGRADE also enables suspend/resume and the wake-up channel that
-       MHD_upgrade_action() needs. */
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+    /* MHD_ALLOW_SUSPEND_RESUME: handshakes wait suspended for the core's decision, and it brings
+       the wake-up channel that MHD_resume_connection() and MHD_upgrade_action() need. */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (address->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6; /* MHD sizes MHD_OPTION_SOCK_ADDR by this flag */
     return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, host,

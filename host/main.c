@@ -1,14 +1,15 @@
 /* main.c: ws4redis-host, a libmicrohttpd server hosting the ws4redis core.
-   Options, the choice of the core (linked or plugin), start-up, and the orderly shutdown. */
+   The host's own options, the choice of the core (linked or plugin), start-up, and the orderly
+   shutdown. Every other option is the core's: main() forwards it unchanged. */
 #include "host.h"
 #include "ws4r_plugin.h"
 
-#include <errno.h>
-#include <getopt.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,30 +21,42 @@
 struct options {
     char listen_host[256];       /* as given, e.g. "127.0.0.1" or "[::1]", for the listening line */
     const char *listen_port;
-    const char *redis_url;       /* NULL: the core's default */
+    const char *plugin_path;     /* NULL: use the linked libws4redis */
+    bool help;
+    /* What goes to the core's server_create_with_args(): argv without the program name and the
+       host's own options, --redis translated. Points into argv. */
+    const char **core_argv;
+    int core_argc;
+    /* The few core settings the host needs itself (demo publisher and page): the last value on
+       the command line, else the environment, else NULL (the core's default). */
+    const char *redis_url;
     const char *key_prefix;
     const char *url_prefix;
-    const char *echo_path;
-    const char *plugin_path;     /* NULL: use the linked libws4redis */
-    uint32_t io_threads;         /* 0: the core's default */
 };
 
-static void usage(void) {
-    fputs("usage: ws4redis-host [options]\n"
+static void usage(const ws4r_api *api) {
+    fputs("usage: ws4redis-host [--listen HOST:PORT] [--plugin PATH] [core settings...]\n"
           "Serves websockets fed from Redis pub/sub (the ws4redis core) behind libmicrohttpd, plus a demo chat.\n"
           "\n"
+          "Options of the host:\n"
           "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8080; [::1]:8080 for IPv6)\n"
-          "  --redis URL            redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]\n"
-          "                         (default redis://127.0.0.1:6379/0)\n"
-          "  --prefix P             prefix of Redis channels and keys (WS4REDIS_PREFIX; default none)\n"
-          "  --url-prefix PATH      URL prefix of websocket endpoints (default /ws/)\n"
-          "  --threads N            core event-loop threads (default: one per CPU core)\n"
-          "  --echo-path PATH       serve a plain websocket echo endpoint at PATH (default off)\n"
           "  --plugin PATH          load the core from PATH (libws4redis.so) with dlopen instead of the linked one\n"
+          "  --redis URL            the same as --redis-url URL\n"
           "  --help                 show this text\n"
           "\n"
-          "Routes: GET / (demo), GET /healthz, POST /publish?facility=F, websockets under the URL prefix.\n",
+          "Routes: GET / (demo), GET /healthz, POST /publish?facility=F; every other path goes to the core\n"
+          "(websockets under the URL prefix). The demo's publisher takes --redis-url and --prefix from the\n"
+          "command line or WS4REDIS_REDIS_URL and WS4REDIS_PREFIX, not from a --config file.\n"
+          "\n"
+          "Settings of the core: --name VALUE or --name=VALUE, WS4REDIS_<NAME> in the environment, or\n"
+          "`name = value` lines in a file given with --config FILE.\n",
           stdout);
+    if (api != NULL) {
+        fputs("\n", stdout);
+        fputs(api->settings_help("text"), stdout);
+    } else {
+        fputs("(the core's settings are listed when its library can be loaded)\n", stdout);
+    }
 }
 
 /* Splits "HOST:PORT" at its last colon; an empty host means every IPv4 address. */
@@ -61,52 +74,89 @@ static int parse_listen(const char *value, struct options *options) {
     return 0;
 }
 
-static int parse_threads(const char *value, uint32_t *threads) {
-    char *end;
-    errno = 0;
-    unsigned long parsed = strtoul(value, &end, 10);
-    if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || parsed > UINT32_MAX) {
-        fprintf(stderr, "ws4redis-host: --threads wants a number, not \"%s\"\n", value);
-        return -1;
+/* Whether `arg` is the option `--name` (then *value is NULL: the value is the next argument) or
+   `--name=value`. Names compare as the core compares them: '-' and '_' alike, any case. */
+static bool is_option(const char *arg, const char *name, const char **value) {
+    if (strncmp(arg, "--", 2) != 0)
+        return false;
+    const char *a = arg + 2;
+    for (; *name != '\0'; a++, name++) {
+        char c = *a == '_' ? '-' : (char)tolower((unsigned char)*a);
+        if (c != (*name == '_' ? '-' : *name))
+            return false;
     }
-    *threads = (uint32_t)parsed;
-    return 0;
+    if (*a != '\0' && *a != '=')
+        return false;
+    *value = *a == '=' ? a + 1 : NULL;
+    return true;
 }
 
-/* Returns -1 to exit with success (--help), 0 to run, 1 on a usage error. */
+/* Notes the settings the host itself needs as the core will see them (the last one wins). */
+static void note_setting(struct options *options, const char *arg, const char *value) {
+    const char *ignored;
+    if (is_option(arg, "redis_url", &ignored))
+        options->redis_url = value;
+    else if (is_option(arg, "prefix", &ignored))
+        options->key_prefix = value;
+    else if (is_option(arg, "url_prefix", &ignored))
+        options->url_prefix = value;
+}
+
+/* Takes out the host's options and forwards the rest. Every core setting takes a value, so an
+   option `--name` without '=' takes the next argument along (that is how the core reads it too).
+   Returns 0, or -1 on a usage error (printed). */
 static int parse_options(int argc, char **argv, struct options *options) {
-    enum { LISTEN = 256, REDIS, PREFIX, URL_PREFIX, THREADS, ECHO_PATH, PLUGIN, HELP };
-    static const struct option long_options[] = {
-        { "listen", required_argument, NULL, LISTEN },       { "redis", required_argument, NULL, REDIS },
-        { "prefix", required_argument, NULL, PREFIX },       { "url-prefix", required_argument, NULL, URL_PREFIX },
-        { "threads", required_argument, NULL, THREADS },     { "echo-path", required_argument, NULL, ECHO_PATH },
-        { "plugin", required_argument, NULL, PLUGIN },       { "help", no_argument, NULL, HELP },
-        { NULL, 0, NULL, 0 },
-    };
-    *options = (struct options){ .listen_host = "127.0.0.1", .listen_port = "8080", .url_prefix = "/ws/" };
-    int option;
-    while ((option = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        int invalid = 0;
-        switch (option) {
-        case LISTEN: invalid = parse_listen(optarg, options); break;
-        case REDIS: options->redis_url = optarg; break;
-        case PREFIX: options->key_prefix = optarg; break;
-        case URL_PREFIX: options->url_prefix = optarg; break;
-        case THREADS: invalid = parse_threads(optarg, &options->io_threads); break;
-        case ECHO_PATH: options->echo_path = optarg; break;
-        case PLUGIN: options->plugin_path = optarg; break;
-        case HELP: usage(); return -1;
-        default: invalid = 1; break;
+    *options = (struct options){ .listen_host = "127.0.0.1", .listen_port = "8080" };
+    /* --redis=URL becomes two arguments. */
+    options->core_argv = calloc(2 * (size_t)argc + 1, sizeof *options->core_argv);
+    if (options->core_argv == NULL) {
+        fputs("ws4redis-host: out of memory\n", stderr);
+        return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0) {
+            options->help = true;
+            continue;
         }
-        if (invalid != 0) {
-            fputs("Try 'ws4redis-host --help'.\n", stderr);
-            return 1;
+        const char *equals = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        const char *value = equals != NULL ? equals + 1 : NULL, *ignored;
+        bool host_option = is_option(arg, "listen", &ignored) || is_option(arg, "plugin", &ignored) ||
+                           is_option(arg, "redis", &ignored);
+        if (!host_option) {
+            options->core_argv[options->core_argc++] = arg;
+            if (equals == NULL && strncmp(arg, "--", 2) == 0 && i + 1 < argc)
+                options->core_argv[options->core_argc++] = value = argv[++i];
+            if (value != NULL)
+                note_setting(options, arg, value);
+            continue;
+        }
+        if (equals == NULL && i + 1 < argc)
+            value = argv[++i];
+        if (value == NULL) {
+            fprintf(stderr, "ws4redis-host: %s wants a value\n", arg);
+            return -1;
+        }
+        if (is_option(arg, "listen", &ignored)) {
+            if (parse_listen(value, options) != 0)
+                return -1;
+        } else if (is_option(arg, "plugin", &ignored)) {
+            options->plugin_path = value;
+        } else { /* --redis, the host's alias of the core's --redis-url */
+            options->core_argv[options->core_argc++] = "--redis-url";
+            options->core_argv[options->core_argc++] = value;
+            options->redis_url = value;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "ws4redis-host: unexpected argument \"%s\"; try --help\n", argv[optind]);
-        return 1;
-    }
+    /* The core reads the environment under the command line. */
+    if (options->redis_url == NULL)
+        options->redis_url = getenv("WS4REDIS_REDIS_URL");
+    if (options->key_prefix == NULL)
+        options->key_prefix = getenv("WS4REDIS_PREFIX");
+    if (options->url_prefix == NULL)
+        options->url_prefix = getenv("WS4REDIS_URL_PREFIX");
+    if (options->url_prefix == NULL || options->url_prefix[0] == '\0')
+        options->url_prefix = "/ws/";
     return 0;
 }
 
@@ -129,22 +179,26 @@ static const ws4r_api *load_api(const char *plugin_path, void **plugin) {
     return api;
 }
 
-/* Creates and starts the core server; prints why and returns -1 on failure. */
-static int start_server(struct host *host, const struct options *options) {
-    ws4r_config config;
-    host->api->config_init(&config);
-    config.redis_url = options->redis_url;
-    config.key_prefix = options->key_prefix;
-    config.url_prefix = options->url_prefix;
-    config.echo_path = options->echo_path;
-    config.io_threads = options->io_threads;
-    /* listen_address stays NULL: connections arrive from MHD through server_adopt(). */
-    int status = host->api->server_create(&config, &host->server);
+/* Creates the core server from the forwarded options and the environment. Returns 0, 2 when the
+   configuration is wrong (a usage error: the core's message names the option), 1 otherwise. */
+static int create_server(struct host *host, const struct options *options) {
+    /* listen stays unset: connections arrive from MHD through server_adopt(). */
+    int status = host->api->server_create_with_args(NULL, options->core_argc, options->core_argv, &host->server);
     if (status == WS4R_OK)
-        status = host->api->server_start(host->server);
+        return 0;
+    fprintf(stderr, "ws4redis-host: %s\n",
+            host->server != NULL ? host->api->server_errmsg(host->server) : host->api->strerror(status));
+    if (status == WS4R_ECONFIG || status == WS4R_EINVAL) {
+        fputs("Try 'ws4redis-host --help'.\n", stderr);
+        return 2;
+    }
+    return 1;
+}
+
+static int start_server(struct host *host) {
+    int status = host->api->server_start(host->server);
     if (status != WS4R_OK) {
-        fprintf(stderr, "ws4redis-host: cannot start the server: %s\n",
-                host->server != NULL ? host->api->server_errmsg(host->server) : host->api->strerror(status));
+        fprintf(stderr, "ws4redis-host: cannot start the server: %s\n", host->api->server_errmsg(host->server));
         return -1;
     }
     return 0;
@@ -231,28 +285,32 @@ static struct MHD_Daemon *start_http(struct host *host, const struct options *op
     return daemon;
 }
 
-/* Sets everything up; prints why and returns -1 on failure (shut_down() cleans up either way). */
+/* Sets everything up once the server exists; prints why and returns -1 on failure (shut_down()
+   cleans up either way). */
 static int start(struct host *host, const struct options *options, struct MHD_Daemon **daemon) {
     host->demo_page = demo_page_render(options->url_prefix);
     if (host->demo_page == NULL) {
         fputs("ws4redis-host: out of memory\n", stderr);
         return -1;
     }
-    if (start_server(host, options) != 0 || create_publisher(host) != 0)
+    if (start_server(host) != 0 || create_publisher(host) != 0)
         return -1;
     *daemon = start_http(host, options);
     return *daemon != NULL ? 0 : -1;
 }
 
 /* Tears down whatever was set up. The core stops first: it closes every websocket (1001) while
-   MHD still answers HTTP, and the stopped server refuses handshakes meanwhile. MHD stops before
-   the server is destroyed because MHD's thread calls into the server. Then the handles, then
-   the library their code lives in. */
+   MHD still answers HTTP, and the stopped server refuses handshakes meanwhile. Then handshakes
+   still waiting for an identity are answered (MHD must not stop with suspended connections),
+   and MHD stops before the server is destroyed because MHD's thread calls into the server.
+   Then the handles (server_destroy() stops a server that MHD never fed), then the library
+   their code lives in. */
 static void shut_down(struct host *host, struct MHD_Daemon *daemon, void *plugin) {
-    if (host->server != NULL)
+    if (daemon != NULL) {
         host->api->server_stop(host->server, STOP_TIMEOUT_MS);
-    if (daemon != NULL)
+        http_quiesce(host);
         MHD_stop_daemon(daemon);
+    }
     if (host->api != NULL) {
         host->api->server_destroy(host->server);
         host->api->publisher_destroy(host->publisher);
@@ -265,21 +323,38 @@ int main(int argc, char **argv) {
     sigset_t stop_signals;
     take_over_signals(&stop_signals);
     struct options options;
-    int parsed = parse_options(argc, argv, &options);
-    if (parsed != 0)
-        return parsed < 0 ? EXIT_SUCCESS : 2; /* 2: a usage error, as getopt tools do */
-    raise_descriptor_limit();
-
+    if (parse_options(argc, argv, &options) != 0) {
+        fputs("Try 'ws4redis-host --help'.\n", stderr);
+        free(options.core_argv);
+        return 2; /* a usage error, as getopt tools do */
+    }
     void *plugin = NULL;
-    struct MHD_Daemon *daemon = NULL;
-    struct host host = { .url_prefix = options.url_prefix, .echo_path = options.echo_path,
-                         .redis_url = options.redis_url, .key_prefix = options.key_prefix };
+    struct host host = { .redis_url = options.redis_url, .key_prefix = options.key_prefix };
     host.api = load_api(options.plugin_path, &plugin);
-    int status = EXIT_FAILURE;
-    if (host.api != NULL && start(&host, &options, &daemon) == 0) {
-        wait_for_stop_signal(&stop_signals);
-        status = EXIT_SUCCESS;
+    if (options.help) {
+        usage(host.api);
+        ws4r_plugin_unload(plugin);
+        free(options.core_argv);
+        return EXIT_SUCCESS;
+    }
+    if (host.api == NULL) {
+        free(options.core_argv);
+        return EXIT_FAILURE;
+    }
+    raise_descriptor_limit();
+    http_init(&host);
+
+    struct MHD_Daemon *daemon = NULL;
+    int status = create_server(&host, &options);
+    if (status == 0) {
+        status = EXIT_FAILURE;
+        if (start(&host, &options, &daemon) == 0) {
+            wait_for_stop_signal(&stop_signals);
+            status = EXIT_SUCCESS;
+        }
     }
     shut_down(&host, daemon, plugin);
+    http_destroy(&host);
+    free(options.core_argv);
     return status;
 }

@@ -27,9 +27,9 @@ extern "C" {
 #endif
 
 #define WS4R_VERSION_MAJOR 0
-#define WS4R_VERSION_MINOR 1
+#define WS4R_VERSION_MINOR 2
 #define WS4R_VERSION_PATCH 0
-#define WS4R_VERSION_STRING "0.1.0"
+#define WS4R_VERSION_STRING "0.2.0"
 /** (major << 16) | (minor << 8) | patch, comparable with ws4r_version_number(). */
 #define WS4R_VERSION_NUMBER ((WS4R_VERSION_MAJOR << 16) | (WS4R_VERSION_MINOR << 8) | WS4R_VERSION_PATCH)
 /** The ABI major version: bumped on any incompatible change of this header. */
@@ -59,6 +59,18 @@ const char *ws4r_version_string(void);
 /* ======================================================================================= */
 /* Configuration                                                                           */
 /* ======================================================================================= */
+
+/** An HTTP header (or a cookie) as name and value. */
+typedef struct ws4r_header {
+    const char *name;
+    const char *value;
+} ws4r_header;
+
+/** One named setting, as on the command line (`--name value`) or in a config file (`name = value`). */
+typedef struct ws4r_setting {
+    const char *name;
+    const char *value;
+} ws4r_setting;
 
 /**
  * Server configuration. Strings are borrowed: ws4r_server_create() copies them.
@@ -90,10 +102,21 @@ typedef struct ws4r_config {
     uint32_t max_outbound_bytes;
     /** Interval of protocol pings to idle clients, in milliseconds. Default 30000; 0: off. */
     uint32_t ping_interval_ms;
+    /** Further settings by name (`ws4r_settings_help()` lists them all, e.g. {"heartbeat", "--heartbeat--"}),
+     *  applied after the fields above. Borrowed. Default none. */
+    const ws4r_setting *settings;
+    size_t setting_count;
 } ws4r_config;
+
 
 /** Fills *config with the defaults and sets struct_size. Any thread. */
 void ws4r_config_init(ws4r_config *config);
+
+/**
+ * Every setting with its CLI flag, environment variable, default and meaning, as text for a --help
+ * screen (format "markdown" gives the table of docs/configuration.md instead). Static. Any thread.
+ */
+const char *ws4r_settings_help(const char *format);
 
 /* ======================================================================================= */
 /* Server                                                                                  */
@@ -118,6 +141,18 @@ typedef struct ws4r_stats {
 /** Sets stats->struct_size. Any thread. */
 void ws4r_stats_init(ws4r_stats *stats);
 
+/* Connection flags (the query names of a websocket URL), as bits. */
+#define WS4R_FLAG_SUBSCRIBE_BROADCAST (1u << 0)
+#define WS4R_FLAG_SUBSCRIBE_USER      (1u << 1)
+#define WS4R_FLAG_SUBSCRIBE_GROUP     (1u << 2)
+#define WS4R_FLAG_SUBSCRIBE_SESSION   (1u << 3)
+#define WS4R_FLAG_PUBLISH_BROADCAST   (1u << 4)
+#define WS4R_FLAG_PUBLISH_USER        (1u << 5)
+#define WS4R_FLAG_PUBLISH_GROUP       (1u << 6)
+#define WS4R_FLAG_PUBLISH_SESSION     (1u << 7)
+#define WS4R_FLAG_ECHO                (1u << 8)
+#define WS4R_FLAGS_ALL                0x1FFu
+
 /**
  * Constructor. Creates a server from *config (copied). Starts nothing: see ws4r_server_start().
  * Unless memory runs out, *out receives a handle even on failure so that ws4r_server_errmsg()
@@ -125,6 +160,65 @@ void ws4r_stats_init(ws4r_stats *stats);
  * Returns WS4R_OK, WS4R_EINVAL, WS4R_ECONFIG or WS4R_ENOMEM.
  */
 int ws4r_server_create(const ws4r_config *config, ws4r_server **out);
+
+/**
+ * Constructor, for programs with a command line: like ws4r_server_create() with `base` (NULL: the
+ * defaults), then the environment (WS4REDIS_<NAME>), then `--config FILE` if among `argv`, then
+ * `argv` itself (`--name value` or `--name=value`, names as ws4r_settings_help() lists them).
+ * An unknown or malformed option fails with WS4R_ECONFIG naming it. Same handle rules as
+ * ws4r_server_create().
+ */
+int ws4r_server_create_with_args(const ws4r_config *base, int argc, const char *const *argv, ws4r_server **out);
+
+/* ---- Authorization: who a connection is and what it may do ---- */
+
+/** What an authorization callback is asked. Everything is borrowed for the call. */
+typedef struct ws4r_auth_request {
+    size_t struct_size;
+    const char *method;
+    const char *path;
+    const char *facility;
+    const char *query;              /* raw query string, or NULL */
+    const ws4r_header *headers;
+    size_t header_count;
+    const ws4r_header *cookies;     /* parsed from the Cookie headers */
+    size_t cookie_count;
+    const char *remote_address;     /* or NULL */
+    unsigned requested_flags;       /* WS4R_FLAG_* bits from the query */
+} ws4r_auth_request;
+
+/** The answer an authorization callback fills in through the ws4r_auth_result_* setters. */
+typedef struct ws4r_auth_result ws4r_auth_result;
+
+/**
+ * Decides a handshake: fill `result` (identity, allowed flags) or deny it. Runs on a worker thread
+ * of the core (never on an event loop), so it may block, e.g. on a session database; a call that
+ * outlasts the configured `authorizer_timeout` fails that handshake with 504. May run on several
+ * worker threads at once. `result` is valid only during the call.
+ */
+typedef void (*ws4r_authorize_fn)(void *context, const ws4r_auth_request *request, ws4r_auth_result *result);
+
+/** Registers the authorization callback; only before ws4r_server_start(). NULL removes it. */
+int ws4r_server_set_authorizer(ws4r_server *server, ws4r_authorize_fn authorize, void *context);
+
+/** Setters for a callback's result; strings are copied. Return WS4R_OK or WS4R_EINVAL. */
+int ws4r_auth_result_set_user(ws4r_auth_result *result, const char *user);
+int ws4r_auth_result_add_group(ws4r_auth_result *result, const char *group);
+int ws4r_auth_result_set_session(ws4r_auth_result *result, const char *session_key);
+/** Narrows the flags: requested flags outside `flags` are dropped silently. Default WS4R_FLAGS_ALL. */
+int ws4r_auth_result_set_allowed_flags(ws4r_auth_result *result, unsigned flags);
+/** Refuses the handshake with an HTTP status (4xx/5xx) and a reason sent as the body. */
+int ws4r_auth_result_deny(ws4r_auth_result *result, int status, const char *reason);
+
+/**
+ * Mints a signed identity token (HMAC-SHA256 with `secret`) that the server accepts in the query
+ * parameter or cookie its `token_*` settings name, until `expires_at` (Unix seconds). `groups` may be
+ * NULL when group_count is 0; user and session_key may be NULL. Writes a NUL-terminated token to
+ * `out` when `capacity` suffices, else returns WS4R_ELIMIT; *length (may be NULL) gets the token's
+ * length either way. Any thread.
+ */
+int ws4r_token_mint(const void *secret, size_t secret_len, const char *user, const char *const *groups, size_t group_count,
+                    const char *session_key, int64_t expires_at, char *out, size_t capacity, size_t *length);
 
 /**
  * Starts the event loops, the Redis connections and, if configured, the standalone listener.
@@ -152,11 +246,6 @@ const char *ws4r_server_errmsg(ws4r_server *server);
 int ws4r_server_stats(ws4r_server *server, ws4r_stats *stats);
 
 /* ---- Hosting: a host (e.g. on libmicrohttpd) parses HTTP and hands upgraded sockets over. ---- */
-
-typedef struct ws4r_header {
-    const char *name;
-    const char *value;
-} ws4r_header;
 
 /** An HTTP request as a host parsed it. All pointers are borrowed for the call. */
 typedef struct ws4r_request {
@@ -197,6 +286,16 @@ size_t ws4r_handshake_header_count(const ws4r_handshake *handshake);
 int ws4r_handshake_header(const ws4r_handshake *handshake, size_t index, const char **name, const char **value);
 /** Destructor. Accepts NULL. */
 void ws4r_handshake_free(ws4r_handshake *handshake);
+
+/** Receives the outcome of ws4r_server_check_handshake_async(); owns `handshake` from then on. */
+typedef void (*ws4r_handshake_fn)(void *context, ws4r_handshake *handshake);
+
+/**
+ * Like ws4r_server_check_handshake() but never blocks (identity sources may take a while): `done`
+ * is called exactly once with the handle, on a core thread or before this returns. Returns WS4R_OK
+ * when `done` will be called, or WS4R_EINVAL/WS4R_ESTATE (then it will not).
+ */
+int ws4r_server_check_handshake_async(ws4r_server *server, const ws4r_request *request, ws4r_handshake_fn done, void *context);
 
 /**
  * Called once when the core is done with an adopted connection and has closed its descriptor.
@@ -257,6 +356,15 @@ int ws4r_publisher_create(const char *redis_url, const char *key_prefix, ws4r_pu
 int ws4r_publisher_publish(ws4r_publisher *publisher, const ws4r_audience *audience, const void *message,
                            size_t message_len, int64_t expire_seconds, uint64_t *receivers);
 
+/**
+ * Reads the persisted message of an audience as the original's fetch_message: the first stored
+ * value of, in order, its sessions, users, groups and broadcast channel. Copies up to `capacity`
+ * bytes to `buffer`; *length gets the message's full length (0 and *found = 0 when none is stored).
+ * Returns WS4R_OK, WS4R_ELIMIT when `capacity` was too small, WS4R_EINVAL or WS4R_EREDIS.
+ */
+int ws4r_publisher_fetch(ws4r_publisher *publisher, const ws4r_audience *audience, void *buffer, size_t capacity,
+                         size_t *length, int *found);
+
 /** Detail of the last failed call on `publisher`; valid until the next call on it. Never NULL. */
 const char *ws4r_publisher_errmsg(ws4r_publisher *publisher);
 
@@ -298,6 +406,19 @@ typedef struct ws4r_api {
                              size_t message_len, int64_t expire_seconds, uint64_t *receivers);
     const char *(*publisher_errmsg)(ws4r_publisher *publisher);
     void (*publisher_destroy)(ws4r_publisher *publisher);
+    const char *(*settings_help)(const char *format);
+    int (*server_create_with_args)(const ws4r_config *base, int argc, const char *const *argv, ws4r_server **out);
+    int (*server_set_authorizer)(ws4r_server *server, ws4r_authorize_fn authorize, void *context);
+    int (*auth_result_set_user)(ws4r_auth_result *result, const char *user);
+    int (*auth_result_add_group)(ws4r_auth_result *result, const char *group);
+    int (*auth_result_set_session)(ws4r_auth_result *result, const char *session_key);
+    int (*auth_result_set_allowed_flags)(ws4r_auth_result *result, unsigned flags);
+    int (*auth_result_deny)(ws4r_auth_result *result, int status, const char *reason);
+    int (*token_mint)(const void *secret, size_t secret_len, const char *user, const char *const *groups, size_t group_count,
+                      const char *session_key, int64_t expires_at, char *out, size_t capacity, size_t *length);
+    int (*server_check_handshake_async)(ws4r_server *server, const ws4r_request *request, ws4r_handshake_fn done, void *context);
+    int (*publisher_fetch)(ws4r_publisher *publisher, const ws4r_audience *audience, void *buffer, size_t capacity,
+                           size_t *length, int *found);
 } ws4r_api;
 
 /**

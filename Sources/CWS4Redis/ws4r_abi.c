@@ -55,6 +55,17 @@ static const ws4r_api api_v1 = {
     .publisher_publish = ws4r_publisher_publish,
     .publisher_errmsg = ws4r_publisher_errmsg,
     .publisher_destroy = ws4r_publisher_destroy,
+    .settings_help = ws4r_settings_help,
+    .server_create_with_args = ws4r_server_create_with_args,
+    .server_set_authorizer = ws4r_server_set_authorizer,
+    .auth_result_set_user = ws4r_auth_result_set_user,
+    .auth_result_add_group = ws4r_auth_result_add_group,
+    .auth_result_set_session = ws4r_auth_result_set_session,
+    .auth_result_set_allowed_flags = ws4r_auth_result_set_allowed_flags,
+    .auth_result_deny = ws4r_auth_result_deny,
+    .token_mint = ws4r_token_mint,
+    .server_check_handshake_async = ws4r_server_check_handshake_async,
+    .publisher_fetch = ws4r_publisher_fetch,
 };
 
 const ws4r_api *ws4r_get_api(unsigned abi_version) {

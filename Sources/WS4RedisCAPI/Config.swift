@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CWS4Redis
 import WS4Redis
 
@@ -36,7 +39,21 @@ extension ServerConfiguration {
         maxConnections = Int(config.max_connections)
         maxOutboundBytes = Int(config.max_outbound_bytes)
         pingIntervalMilliseconds = Int(config.ping_interval_ms)
+        for index in 0..<(config.settings == nil ? 0 : config.setting_count) {
+            let setting = config.settings[index]
+            guard let name = optionalString(setting.name) else { throw WS4RedisError(.invalidArgument, "a setting without a name") }
+            try self.apply([(name, optionalString(setting.value) ?? "")])
+        }
     }
+
+}
+
+private let settingsHelpText = strdup(Setting.helpText)!
+private let settingsMarkdown = strdup(Setting.markdownTable)!
+
+@_cdecl("ws4r_settings_help")
+public func cSettingsHelp(_ format: UnsafePointer<CChar>?) -> UnsafePointer<CChar> {
+    UnsafePointer(optionalString(format) == "markdown" ? settingsMarkdown : settingsHelpText)
 }
 
 @_cdecl("ws4r_stats_init")

@@ -62,7 +62,7 @@ extension HandshakeRequest {
 public func cServerCheckHandshake(_ pointer: OpaquePointer?, _ request: UnsafePointer<ws4r_request>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let handle = serverHandle(pointer), let server = handle.server, let request, let out else { return WS4R_EINVAL }
     do {
-        let decision = server.decide(try HandshakeRequest(request))
+        let decision = try server.decide(try HandshakeRequest(request)).wait()
         out.pointee = OpaquePointer(Unmanaged.passRetained(HandshakeHandle(decision)).toOpaque())
         if case .refused(let refusal) = decision {
             handle.record("handshake refused: \(refusal.status) \(refusal.body)")
@@ -72,6 +72,29 @@ public func cServerCheckHandshake(_ pointer: OpaquePointer?, _ request: UnsafePo
     } catch {
         handle.record("\(error)")
         return status(of: error)
+    }
+}
+
+/// The host's completion callback and its context, carried to the loop that decides.
+private struct HandshakeCompletion: @unchecked Sendable {
+    let function: ws4r_handshake_fn
+    let context: UnsafeMutableRawPointer?
+
+    func callAsFunction(_ decision: HandshakeDecision) {
+        function(context, OpaquePointer(Unmanaged.passRetained(HandshakeHandle(decision)).toOpaque()))
+    }
+}
+
+@_cdecl("ws4r_server_check_handshake_async")
+public func cServerCheckHandshakeAsync(
+    _ pointer: OpaquePointer?, _ request: UnsafePointer<ws4r_request>?, _ done: ws4r_handshake_fn?, _ context: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let handle = serverHandle(pointer), let server = handle.server, let request, let done else { return WS4R_EINVAL }
+    let completion = HandshakeCompletion(function: done, context: context)
+    return handle.recording {
+        try server.decide(try HandshakeRequest(request)).whenComplete { result in
+            completion((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")))
+        }
     }
 }
 

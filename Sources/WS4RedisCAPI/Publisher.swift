@@ -58,6 +58,26 @@ public func cPublisherPublish(
     }
 }
 
+@_cdecl("ws4r_publisher_fetch")
+public func cPublisherFetch(
+    _ pointer: OpaquePointer?, _ audience: UnsafePointer<ws4r_audience>?, _ buffer: UnsafeMutableRawPointer?, _ capacity: Int,
+    _ length: UnsafeMutablePointer<Int>?, _ found: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+    guard let handle = publisherHandle(pointer) else { return WS4R_EINVAL }
+    var tooSmall = false
+    let status = handle.recording {
+        guard let publisher = handle.publisher else { throw WS4RedisError(.state, "the publisher was not created successfully") }
+        guard let audience, capacity == 0 || buffer != nil else { throw WS4RedisError(.invalidArgument, "audience or buffer is NULL") }
+        let message = try publisher.fetch(Audience(audience))
+        found?.pointee = message == nil ? 0 : 1
+        length?.pointee = message?.count ?? 0
+        guard let message else { return }
+        if let buffer { message.prefix(capacity).withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        tooSmall = message.count > capacity
+    }
+    return status == WS4R_OK && tooSmall ? WS4R_ELIMIT : status
+}
+
 @_cdecl("ws4r_publisher_errmsg")
 public func cPublisherErrmsg(_ pointer: OpaquePointer?) -> UnsafePointer<CChar> {
     publisherHandle(pointer)?.cMessage ?? cStaticString("no publisher handle")

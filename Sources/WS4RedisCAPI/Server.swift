@@ -22,6 +22,24 @@ public func cServerCreate(_ config: UnsafePointer<ws4r_config>?, _ out: UnsafeMu
     }
 }
 
+@_cdecl("ws4r_server_create_with_args")
+public func cServerCreateWithArgs(
+    _ base: UnsafePointer<ws4r_config>?, _ argc: Int32, _ argv: UnsafePointer<UnsafePointer<CChar>?>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    guard let out else { return WS4R_EINVAL }
+    let handle = ServerHandle()
+    out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
+    return handle.recording {
+        var configuration = try base.map { try ServerConfiguration($0) } ?? ServerConfiguration()
+        let arguments = try (0..<Int(max(argc, 0))).map { index in
+            guard let argument = argv?[index] else { throw WS4RedisError(.invalidArgument, "argv[\(index)] is NULL") }
+            return String(cString: argument)
+        }
+        try configuration.apply(SettingsLoader.settings(arguments: arguments, environment: SettingsLoader.processEnvironment))
+        handle.server = try WS4RedisServer(configuration: configuration)
+    }
+}
+
 @_cdecl("ws4r_server_start")
 public func cServerStart(_ pointer: OpaquePointer?) -> Int32 {
     guard let handle = serverHandle(pointer) else { return WS4R_EINVAL }

@@ -8,56 +8,27 @@ import Glibc
 
 /// `ws4redis serve`: the core on its own NIO listener.
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the standalone websocket server.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the standalone websocket server.",
+        discussion: Setting.helpText
+    )
 
-    @Option(help: "Address to listen on, host:port.")
-    var listen = "127.0.0.1:8080"
-
-    @Option(help: "Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&password=P].")
-    var redis = ProcessEnvironment["WS4REDIS_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
-
-    @Option(help: "Prefix of Redis channels and keys (WS4REDIS_PREFIX); none by default.")
-    var prefix = ""
-
-    @Option(name: .customLong("url-prefix"), help: "URL prefix of websocket endpoints (WEBSOCKET_URL).")
-    var urlPrefix = "/ws/"
-
-    @Option(help: "Event-loop threads; 0 means one per core.")
-    var threads = 0
-
-    @Option(name: .customLong("echo-path"), help: "Path of a plain echo endpoint for conformance tests; off unless given.")
-    var echoPath: String?
-
-    @Option(name: .customLong("max-message-size"), help: "Largest client message in bytes.")
-    var maxMessageSize = ServerConfiguration().maxMessageSize
-
-    @Option(name: .customLong("max-connections"), help: "Most concurrent websockets; 0 means unlimited.")
-    var maxConnections = 0
-
-    @Option(name: .customLong("ping-interval"), help: "Milliseconds between pings to idle clients; 0 turns pings off.")
-    var pingInterval = ServerConfiguration().pingIntervalMilliseconds
-
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = "info"
+    @Argument(parsing: .captureForPassthrough, help: "Settings as --name value (see below); --listen defaults to 127.0.0.1:8080.")
+    var settings: [String] = []
 
     func run() throws {
+        if settings.contains("--help") || settings.contains("-h") {
+            print(Serve.helpMessage())
+            return
+        }
         ShutdownSignal.blockInAllThreads()
         var configuration = ServerConfiguration()
-        configuration.redis = try RedisEndpoint(url: redis)
-        configuration.keyPrefix = prefix
-        configuration.urlPrefix = urlPrefix
-        configuration.listenAddress = try HostAndPort(parsing: listen)
-        configuration.echoPath = echoPath
-        configuration.ioThreads = threads
-        configuration.maxMessageSize = maxMessageSize
-        configuration.maxFrameSize = maxMessageSize
-        configuration.maxConnections = maxConnections
-        configuration.pingIntervalMilliseconds = pingInterval
-        var logger = Logger(label: "ws4redis")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let server = try WS4RedisServer(configuration: configuration, logger: logger)
+        configuration.listenAddress = HostAndPort(host: "127.0.0.1", port: 8080)
+        try configuration.apply(SettingsLoader.settings(arguments: settings, environment: SettingsLoader.processEnvironment))
+        let server = try WS4RedisServer(configuration: configuration)
         try server.start()
-        print("ws4redis listening on http://\(listen) (standalone)")
+        let address = configuration.listenAddress.map { "\($0.host):\(server.listenAddress?.port ?? $0.port)" } ?? "nowhere"
+        print("ws4redis listening on http://\(address) (standalone)")
         fflush(stdout)
         ShutdownSignal.wait()
         server.stop()
@@ -83,11 +54,5 @@ enum ShutdownSignal {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         signal(SIGPIPE, SIG_IGN)
-    }
-}
-
-enum ProcessEnvironment {
-    static subscript(name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
     }
 }

@@ -101,4 +101,22 @@ final class HandshakeValidatorTests: XCTestCase {
         XCTAssertEqual(Base64.decodedLength("Zm8="), 2)
         XCTAssertNil(Base64.decodedLength("Zm8"))
     }
+
+    func testOriginOutsideTheAllowedListGets403() {
+        let strict = HandshakeValidator(urlPrefix: "/ws/", echoPath: nil, allowedOrigins: ["https://app.example"])
+        XCTAssertEqual(refusal(strict.decide(request(replacing: ["Origin": "https://evil.example"])))?.status, 403)
+        XCTAssertEqual(refusal(strict.decide(request()))?.status, 403, "no Origin at all")
+        guard case .accepted = strict.decide(request(replacing: ["Origin": "https://app.example"])) else { return XCTFail("refused") }
+    }
+
+    func testFlagsAreNarrowedSilentlyByPolicyAndAuthorization() {
+        let narrow = HandshakeValidator(urlPrefix: "/ws/", echoPath: nil, allowedFlags: [.subscribeBroadcast, .subscribeUser])
+        guard case .success(let upgrade) = narrow.validate(request(query: "subscribe-broadcast&publish-broadcast&subscribe-user")) else {
+            return XCTFail("refused")
+        }
+        XCTAssertEqual(upgrade.flags, [.subscribeBroadcast, .subscribeUser])
+        let authorization = Authorization(identity: Identity(user: "u"), allowedFlags: .subscribeUser)
+        guard case .accepted(let accepted) = narrow.finish(upgrade, authorization: authorization, atCapacity: false) else { return XCTFail("refused") }
+        XCTAssertEqual(accepted.flags, .subscribeUser)
+    }
 }

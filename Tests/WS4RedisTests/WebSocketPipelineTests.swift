@@ -12,20 +12,51 @@ final class WebSocketPipelineTests: XCTestCase {
     var hub: LoopHub!
     var multiplexer: ChannelMultiplexer!
 
-    func makeChannel(endpoint: WebSocketEndpoint, flags: ChannelFlags = [], maxMessageSize: Int = 1 << 20) throws {
+    var redis: RedisCommandClient!
+
+    /// A connection on an EmbeddedChannel; its hub's Redis connections are never started, so the
+    /// persisted-message lookup fails at once and live messages flow right away.
+    func makeChannel(
+        endpoint: WebSocketEndpoint, flags: ChannelFlags = [], maxMessageSize: Int = 1 << 20, configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws {
         channel = EmbeddedChannel()
         let counters = ServerCounters()
         let logger = Logger(label: "test")
-        multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, counters: counters, logger: logger)
-        hub = LoopHub(eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, maxOutboundBytes: 1 << 20, multiplexer: multiplexer)
-        multiplexer.attach([hub])
         var configuration = ServerConfiguration()
         configuration.maxMessageSize = maxMessageSize
-        let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, responseHeaders: [], remoteAddress: nil)
-        try channel.pipeline.syncOperations.addHandlers(
-            WebSocketPipeline.handlers(for: handshake, hub: hub, configuration: configuration, names: ChannelNames(keyPrefix: ""))
+        configure(&configuration)
+        multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, counters: counters, logger: logger)
+        redis = RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger)
+        hub = LoopHub(
+            eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, settings: ConnectionSettings(configuration),
+            multiplexer: multiplexer, redis: redis
         )
+        multiplexer.attach([hub])
+        let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, responseHeaders: [], remoteAddress: nil)
+        let plan = ConnectionPlan(handshake, names: ChannelNames(keyPrefix: ""))
+        try channel.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: plan, hub: hub, maxFrameSize: configuration.maxFrameSize))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    /// Connects the multiplexer to a stand-in Redis channel and confirms the subscription as Redis
+    /// would, so that held-back delivery ends.
+    func confirmSubscriptions() throws {
+        channel.embeddedEventLoop.run()
+        let redisChannel = EmbeddedChannel(handler: MessageToByteHandler(RedisCommandEncoder()), loop: channel.embeddedEventLoop)
+        multiplexer.connected(redisChannel)
+        let subscribe = try redisChannel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
+        XCTAssertEqual(subscribe, "*2\r\n$9\r\nSUBSCRIBE\r\n$11\r\nbroadcast:f\r\n")
+        multiplexer.received(.subscribed(channel: "broadcast:f"))
+        channel.embeddedEventLoop.run()
+    }
+
+    func frame(_ text: String) -> ByteBuffer {
+        var payload = ByteBufferAllocator().buffer(capacity: 32)
+        payload.moveWriterIndex(forwardBy: FrameWriter.maxHeaderSize)
+        payload.moveReaderIndex(forwardBy: FrameWriter.maxHeaderSize)
+        payload.writeString(text)
+        FrameWriter.frameInPlace(&payload, opcode: .text)
+        return payload
     }
 
     override func tearDown() {
@@ -154,11 +185,8 @@ final class WebSocketPipelineTests: XCTestCase {
 
     func testFanoutWritesTheSameFrameBufferToEverySubscriber() throws {
         try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
-        var payload = ByteBufferAllocator().buffer(capacity: 32)
-        payload.moveWriterIndex(forwardBy: FrameWriter.maxHeaderSize)
-        payload.moveReaderIndex(forwardBy: FrameWriter.maxHeaderSize)
-        payload.writeString("pushed")
-        FrameWriter.frameInPlace(&payload, opcode: .text)
+        try confirmSubscriptions()
+        let payload = frame("pushed")
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: payload), FanoutMessage(channel: "broadcast:other", frame: payload)])
         let frame = try readFrame()
         XCTAssertEqual(frame?.opcode, 0x1)
@@ -191,5 +219,46 @@ final class WebSocketPipelineTests: XCTestCase {
         try channel.writeInbound(clientFrame(0xA, []))
         hub.livenessTick()
         XCTAssertTrue(channel.isActive)
+    }
+
+    func testLiveMessagesWaitForTheSubscriptionAndPersistedLookup() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("early"))])
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "held back until the persisted messages are out")
+        try confirmSubscriptions()
+        XCTAssertEqual(try readFrame()?.payload, Array("early".utf8))
+    }
+
+    func testOwnMessageIsNotEchoedWithoutTheEchoFlag() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast])
+        try confirmSubscriptions()
+        try channel.writeInbound(clientFrame(0x1, Array("mine".utf8)))
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("mine")), FanoutMessage(channel: "broadcast:f", frame: frame("theirs"))])
+        XCTAssertEqual(try readFrame()?.payload, Array("theirs".utf8))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
+    }
+
+    func testOwnMessageIsEchoedWithTheEchoFlag() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast, .echo])
+        try confirmSubscriptions()
+        try channel.writeInbound(clientFrame(0x1, Array("mine".utf8)))
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("mine"))])
+        XCTAssertEqual(try readFrame()?.payload, Array("mine".utf8))
+    }
+
+    func testHeartbeatGoesToIdleConnectionsOnlyAndIsSwallowedWhenReceived() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast]) { $0.heartbeat = "--hb--" }
+        try confirmSubscriptions()
+        let heartbeat = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: "--hb--"), allocator: ByteBufferAllocator())
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("busy"))])
+        XCTAssertEqual(try readFrame()?.payload, Array("busy".utf8))
+        hub.heartbeatTick(heartbeat)
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "not idle during the last interval")
+        hub.heartbeatTick(heartbeat)
+        XCTAssertEqual(try readFrame()?.payload, Array("--hb--".utf8))
+        try channel.writeInbound(clientFrame(0x1, Array("--hb--".utf8)))
+        XCTAssertEqual(hub.counters.clientMessagesIn.current, 0, "a received heartbeat is not a message")
+        try channel.writeInbound(clientFrame(0x1, Array("hello".utf8)))
+        XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
     }
 }

@@ -8,12 +8,14 @@
 #include <ws4redis.h>
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 struct env {
@@ -302,6 +304,438 @@ static void test_server(const struct env *env) {
     ws4r_server_destroy(server);
 }
 
+/* ---- Settings, tokens, authorization, asynchronous checks, fetch ---- */
+
+static void test_settings_help(const struct env *env) {
+    (void)env;
+    const char *text = ws4r_settings_help("text");
+    check(text != NULL && strstr(text, "--token-secret") != NULL && strstr(text, "--redis-url") != NULL,
+          "settings_help(\"text\") lists --token-secret and --redis-url");
+    const char *markdown = ws4r_settings_help("markdown");
+    check(markdown != NULL && strchr(markdown, '|') != NULL && strstr(markdown, "token_secret") != NULL,
+          "settings_help(\"markdown\") is a table naming token_secret");
+}
+
+/* The token of the known vector: base64url("v1\nalice\nstaff,admins\nsess1\n4102444800") "."
+   base64url(HMAC-SHA256("s3cret", that payload)), computed with Python's hmac and base64. */
+static const char known_token[] =
+    "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA.1a72xhrvhBxQYundaq2RNspjkXzmTWvRmtSyjqKdKss";
+/* The same identity, expired at 1000. */
+static const char expired_token[] = "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjEwMDA.qmbOQhHtT6dDp36Eh1mLcYUHpI3zcFvIHdSit4Dtzys";
+
+/* Mints alice's token (groups staff, admins; session sess1) into `out`; returns the status. */
+static int mint_alice(int64_t expires_at, char *out, size_t capacity, size_t *length) {
+    static const char *const groups[] = { "staff", "admins" };
+    return ws4r_token_mint("s3cret", 6, "alice", groups, 2, "sess1", expires_at, out, capacity, length);
+}
+
+static void test_token_mint(const struct env *env) {
+    (void)env;
+    char small[8];
+    size_t length = 0;
+    int status = mint_alice(4102444800, small, sizeof small, &length);
+    check(status == WS4R_ELIMIT && length == sizeof known_token - 1,
+          "a %zu-byte buffer: %s (WS4R_ELIMIT), length %zu == %zu", sizeof small, ws4r_strerror(status), length,
+          sizeof known_token - 1);
+    /* Exactly the length is one byte short: the NUL needs room too. */
+    char exact[sizeof known_token - 1];
+    status = mint_alice(4102444800, exact, sizeof exact, &length);
+    check(status == WS4R_ELIMIT, "a buffer without room for the NUL: %s (WS4R_ELIMIT)", ws4r_strerror(status));
+
+    char token[256];
+    length = 0;
+    status = mint_alice(4102444800, token, sizeof token, &length);
+    check(status == WS4R_OK && strcmp(token, known_token) == 0 && length == strlen(known_token),
+          "the known vector: %s, \"%s\" (length %zu)", ws4r_strerror(status), status == WS4R_OK ? token : "", length);
+    status = mint_alice(1000, token, sizeof token, NULL);
+    check(status == WS4R_OK && strcmp(token, expired_token) == 0, "expires_at 1000, length NULL: %s, \"%s\"",
+          ws4r_strerror(status), status == WS4R_OK ? token : "");
+
+    status = ws4r_token_mint("s3cret", 6, NULL, NULL, 0, NULL, 4102444800, token, sizeof token, &length);
+    check(status == WS4R_OK && length == strlen(token) && strchr(token, '.') != NULL,
+          "no user, groups or session: %s, \"%s\"", ws4r_strerror(status), status == WS4R_OK ? token : "");
+    status = ws4r_token_mint(NULL, 0, "alice", NULL, 0, NULL, 4102444800, token, sizeof token, &length);
+    check(status == WS4R_EINVAL, "no secret: %s (WS4R_EINVAL)", ws4r_strerror(status));
+}
+
+/* A request for an accepted websocket handshake on `path`?`query`, with `extra` headers appended. */
+struct probe {
+    ws4r_header headers[8];
+    ws4r_request request;
+};
+
+static const ws4r_request *probe_request(struct probe *probe, const char *path, const char *query,
+                                         const ws4r_header *extra, size_t extra_count) {
+    static const ws4r_header valid[] = {
+        { "Host", "127.0.0.1" },
+        { "Upgrade", "websocket" },
+        { "Connection", "Upgrade" },
+        { "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==" },
+        { "Sec-WebSocket-Version", "13" },
+    };
+    size_t count = sizeof valid / sizeof valid[0];
+    memcpy(probe->headers, valid, sizeof valid);
+    for (size_t i = 0; i < extra_count && count < sizeof probe->headers / sizeof probe->headers[0]; i++)
+        probe->headers[count++] = extra[i];
+    ws4r_request_init(&probe->request);
+    probe->request.method = "GET";
+    probe->request.path = path;
+    probe->request.query = query;
+    probe->request.http_version = "HTTP/1.1";
+    probe->request.headers = probe->headers;
+    probe->request.header_count = count;
+    probe->request.remote_address = "127.0.0.1:40001";
+    return &probe->request;
+}
+
+/* Checks a handshake synchronously: the status (101 or a refusal) and, for a refusal, that the
+   body contains `body_part` (unless NULL). */
+static void expect_handshake(ws4r_server *server, const char *query, const ws4r_header *extra, size_t extra_count,
+                             int expected_status, const char *body_part, const char *what) {
+    struct probe probe;
+    ws4r_handshake *result = NULL;
+    int status = ws4r_server_check_handshake(server, probe_request(&probe, "/ws/chat", query, extra, extra_count), &result);
+    int expected = expected_status == 101 ? WS4R_OK : WS4R_EHANDSHAKE;
+    check(status == expected && result != NULL, "%s: check_handshake returns %s: %s", what, ws4r_strerror(expected),
+          ws4r_strerror(status));
+    if (result == NULL)
+        return;
+    const char *body = ws4r_handshake_body(result);
+    if (body == NULL)
+        body = "(null)";
+    int shown = (int)strcspn(body, "\n"); /* the first line */
+    check(ws4r_handshake_status(result) == expected_status, "%s: status %d == %d (%s) %.*s", what,
+          ws4r_handshake_status(result), expected_status, ws4r_handshake_reason(result), shown, body);
+    if (body_part != NULL)
+        check(strstr(body, body_part) != NULL, "%s: the body mentions \"%s\": %.*s", what, body_part, shown, body);
+    ws4r_handshake_free(result);
+}
+
+/* Creates and starts a server from command-line arguments plus the test's Redis and one thread. */
+static ws4r_server *server_with_args(const struct env *env, const char *const *args, int count,
+                                     ws4r_authorize_fn authorize, void *context) {
+    const char *argv[16] = { "--redis-url", env->redis_url, "--threads", "1" };
+    int argc = 4;
+    for (int i = 0; i < count && argc < 16; i++)
+        argv[argc++] = args[i];
+    ws4r_server *server = NULL;
+    int status = ws4r_server_create_with_args(NULL, argc, argv, &server);
+    if (!check(status == WS4R_OK && server != NULL, "server_create_with_args: %s",
+               status == WS4R_OK || server == NULL ? ws4r_strerror(status) : ws4r_server_errmsg(server))) {
+        ws4r_server_destroy(server);
+        return NULL;
+    }
+    if (authorize != NULL) {
+        status = ws4r_server_set_authorizer(server, authorize, context);
+        check(status == WS4R_OK, "server_set_authorizer before start: %s", ws4r_strerror(status));
+    }
+    status = ws4r_server_start(server);
+    if (!check(status == WS4R_OK, "server_start: %s", status == WS4R_OK ? "ok" : ws4r_server_errmsg(server))) {
+        ws4r_server_destroy(server);
+        return NULL;
+    }
+    return server;
+}
+
+static void test_token_handshakes(const struct env *env) {
+    ws4r_server *bad = NULL;
+    const char *const unknown[] = { "--no-such-setting", "x" };
+    int status = ws4r_server_create_with_args(NULL, 2, unknown, &bad);
+    const char *message = bad != NULL ? ws4r_server_errmsg(bad) : "(no handle)";
+    check(status == WS4R_ECONFIG, "--no-such-setting x: %s (WS4R_ECONFIG)", ws4r_strerror(status));
+    check(strstr(message, "no-such-setting") != NULL, "the errmsg names it: \"%s\"", message);
+    ws4r_server_destroy(bad);
+
+    const char *const args[] = { "--token-secret", "s3cret", "--echo-path", "/echo" };
+    ws4r_server *server = server_with_args(env, args, 4, NULL, NULL);
+    if (server == NULL)
+        return;
+    char query[512];
+    snprintf(query, sizeof query, "subscribe-user&ws4redis-token=%s", known_token);
+    expect_handshake(server, query, NULL, 0, 101, NULL, "subscribe-user with alice's token");
+
+    /* Change a character in the middle of the signature (the last one may carry padding bits only). */
+    char tampered[sizeof known_token];
+    memcpy(tampered, known_token, sizeof known_token);
+    char *signature = strchr(tampered, '.') + 1;
+    signature[10] = signature[10] == 'A' ? 'B' : 'A';
+    snprintf(query, sizeof query, "subscribe-user&ws4redis-token=%s", tampered);
+    expect_handshake(server, query, NULL, 0, 403, "signature", "a tampered token");
+
+    char token[256];
+    status = mint_alice(1000, token, sizeof token, NULL);
+    check(status == WS4R_OK, "mint a token that expired at 1000: %s", ws4r_strerror(status));
+    snprintf(query, sizeof query, "subscribe-user&ws4redis-token=%s", token);
+    expect_handshake(server, query, NULL, 0, 403, "expired", "an expired token");
+
+    expect_handshake(server, "subscribe-user", NULL, 0, 403, NULL, "subscribe-user without a token");
+    expect_handshake(server, "subscribe-broadcast", NULL, 0, 101, NULL, "subscribe-broadcast without a token");
+
+    /* The token in the cookie the token_cookie setting names. */
+    char cookie[512];
+    snprintf(cookie, sizeof cookie, "other=1; ws4redis_token=%s", known_token);
+    const ws4r_header cookie_header[] = { { "Cookie", cookie } };
+    expect_handshake(server, "subscribe-user", cookie_header, 1, 101, NULL, "subscribe-user with the token in a cookie");
+    check(ws4r_server_stop(server, 2000) == WS4R_OK, "server_stop");
+    ws4r_server_destroy(server);
+}
+
+/* What the authorization callback does, chosen per handshake, and what it saw. */
+enum authorizer_mode { ALLOW_BOB, DENY, SLOW };
+
+struct authorizer_log {
+    pthread_mutex_t lock;
+    enum authorizer_mode mode;
+    int calls;
+    unsigned requested_flags;
+    char facility[64], method[16], path[64];
+    char cookie_a[16], cookie_session[16];
+    int setter_failures;
+};
+
+static struct authorizer_log authorizer_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void copy_string(char *to, size_t size, const char *from) {
+    snprintf(to, size, "%s", from != NULL ? from : "(null)");
+}
+
+static void authorize(void *context, const ws4r_auth_request *request, ws4r_auth_result *result) {
+    struct authorizer_log *log = context;
+    pthread_mutex_lock(&log->lock);
+    enum authorizer_mode mode = log->mode;
+    log->calls++;
+    log->requested_flags = request->requested_flags;
+    copy_string(log->facility, sizeof log->facility, request->facility);
+    copy_string(log->method, sizeof log->method, request->method);
+    copy_string(log->path, sizeof log->path, request->path);
+    copy_string(log->cookie_a, sizeof log->cookie_a, NULL);
+    copy_string(log->cookie_session, sizeof log->cookie_session, NULL);
+    for (size_t i = 0; i < request->cookie_count; i++) {
+        if (strcmp(request->cookies[i].name, "a") == 0)
+            copy_string(log->cookie_a, sizeof log->cookie_a, request->cookies[i].value);
+        if (strcmp(request->cookies[i].name, "sessionid") == 0)
+            copy_string(log->cookie_session, sizeof log->cookie_session, request->cookies[i].value);
+    }
+    pthread_mutex_unlock(&log->lock);
+
+    int failures = 0;
+    switch (mode) {
+    case ALLOW_BOB:
+        failures += ws4r_auth_result_set_user(result, "bob") != WS4R_OK;
+        failures += ws4r_auth_result_add_group(result, "g") != WS4R_OK;
+        failures += ws4r_auth_result_set_allowed_flags(result, WS4R_FLAG_SUBSCRIBE_BROADCAST | WS4R_FLAG_SUBSCRIBE_USER) != WS4R_OK;
+        break;
+    case DENY:
+        failures += ws4r_auth_result_deny(result, 403, "nope") != WS4R_OK;
+        break;
+    case SLOW: {
+        /* Longer than --authorizer-timeout 300; what it sets afterwards must not count. */
+        struct timespec pause = { .tv_sec = 1 };
+        nanosleep(&pause, NULL);
+        ws4r_auth_result_set_user(result, "late");
+        break;
+    }
+    }
+    pthread_mutex_lock(&log->lock);
+    log->setter_failures += failures;
+    pthread_mutex_unlock(&log->lock);
+}
+
+static void set_mode(enum authorizer_mode mode) {
+    pthread_mutex_lock(&authorizer_log.lock);
+    authorizer_log.mode = mode;
+    authorizer_log.calls = 0;
+    authorizer_log.requested_flags = 0;
+    pthread_mutex_unlock(&authorizer_log.lock);
+}
+
+/* The outcome of one check_handshake_async(). */
+struct async_outcome {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int calls;
+    int status;
+    char body[128];
+};
+
+static void async_done(void *context, ws4r_handshake *handshake) {
+    struct async_outcome *outcome = context;
+    pthread_mutex_lock(&outcome->lock);
+    outcome->calls++;
+    outcome->status = handshake != NULL ? ws4r_handshake_status(handshake) : -1;
+    copy_string(outcome->body, sizeof outcome->body, handshake != NULL ? ws4r_handshake_body(handshake) : NULL);
+    outcome->body[strcspn(outcome->body, "\n")] = '\0';
+    pthread_cond_broadcast(&outcome->changed);
+    pthread_mutex_unlock(&outcome->lock);
+    ws4r_handshake_free(handshake);
+}
+
+/* check_handshake_async() for `query`: done is called exactly once, with `expected_status`. */
+static void expect_async(ws4r_server *server, const char *query, const ws4r_header *extra, size_t extra_count,
+                         int expected_status, const char *what) {
+    struct async_outcome *outcome = calloc(1, sizeof *outcome);
+    if (outcome == NULL)
+        return;
+    pthread_mutex_init(&outcome->lock, NULL);
+    pthread_cond_init(&outcome->changed, NULL);
+    struct probe probe;
+    const ws4r_request *request = probe_request(&probe, "/ws/chat", query, extra, extra_count);
+    int status = ws4r_server_check_handshake_async(server, request, async_done, outcome);
+    /* The request is borrowed for the call only: scribble over it. */
+    memset(&probe, 0, sizeof probe);
+    if (!check(status == WS4R_OK, "%s: check_handshake_async: %s", what, ws4r_strerror(status)))
+        return; /* leaks `outcome` rather than risk a late callback */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&outcome->lock);
+    while (outcome->calls == 0 && pthread_cond_timedwait(&outcome->changed, &outcome->lock, &deadline) == 0)
+        continue;
+    pthread_mutex_unlock(&outcome->lock);
+    /* A second call would come soon after the first. */
+    struct timespec pause = { .tv_nsec = 200 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    pthread_mutex_lock(&outcome->lock);
+    check(outcome->calls == 1, "%s: done called exactly once: %d", what, outcome->calls);
+    check(outcome->status == expected_status, "%s: async status %d == %d (the sync decision) %s", what, outcome->status,
+          expected_status, outcome->body);
+    pthread_mutex_unlock(&outcome->lock);
+    if (outcome->calls == 1) {
+        pthread_mutex_destroy(&outcome->lock);
+        pthread_cond_destroy(&outcome->changed);
+        free(outcome);
+    }
+}
+
+static void test_authorizer(const struct env *env) {
+    const char *const args[] = { "--authorizer-timeout", "300" };
+    ws4r_server *server = server_with_args(env, args, 2, authorize, &authorizer_log);
+    if (server == NULL)
+        return;
+    check(ws4r_server_set_authorizer(server, authorize, &authorizer_log) == WS4R_ESTATE,
+          "server_set_authorizer after start is WS4R_ESTATE");
+    const ws4r_header cookie[] = { { "Cookie", "a=1; sessionid=xyz" } };
+
+    set_mode(ALLOW_BOB);
+    expect_handshake(server, "subscribe-user&publish-broadcast", cookie, 1, 101, NULL,
+                     "bob, allowed subscribe-broadcast and subscribe-user only");
+    pthread_mutex_lock(&authorizer_log.lock);
+    unsigned wanted = WS4R_FLAG_SUBSCRIBE_USER | WS4R_FLAG_PUBLISH_BROADCAST;
+    check(authorizer_log.calls == 1, "the callback ran once: %d", authorizer_log.calls);
+    check(authorizer_log.requested_flags == wanted, "requested_flags 0x%x == 0x%x (subscribe-user, publish-broadcast)",
+          authorizer_log.requested_flags, wanted);
+    check(strcmp(authorizer_log.facility, "chat") == 0, "facility \"%s\" == \"chat\"", authorizer_log.facility);
+    check(strcmp(authorizer_log.method, "GET") == 0 && strcmp(authorizer_log.path, "/ws/chat") == 0,
+          "method and path: %s %s", authorizer_log.method, authorizer_log.path);
+    check(strcmp(authorizer_log.cookie_a, "1") == 0 && strcmp(authorizer_log.cookie_session, "xyz") == 0,
+          "cookies parsed: a=%s, sessionid=%s", authorizer_log.cookie_a, authorizer_log.cookie_session);
+    check(authorizer_log.setter_failures == 0, "every ws4r_auth_result_* setter returned WS4R_OK");
+    pthread_mutex_unlock(&authorizer_log.lock);
+    /* Without the callback's user this would be 403: the identity counts. */
+    expect_async(server, "subscribe-user&publish-broadcast", cookie, 1, 101, "async, bob");
+
+    set_mode(DENY);
+    expect_handshake(server, "subscribe-broadcast", NULL, 0, 403, "nope", "a callback that denies with 403 \"nope\"");
+    expect_async(server, "subscribe-broadcast", NULL, 0, 403, "async, denied");
+
+    set_mode(SLOW);
+    expect_handshake(server, "subscribe-broadcast", NULL, 0, 504, NULL, "a callback slower than --authorizer-timeout 300");
+    expect_async(server, "subscribe-broadcast", NULL, 0, 504, "async, too slow");
+    /* Let the slow callbacks end before the server goes. */
+    struct timespec pause = { .tv_sec = 1 };
+    nanosleep(&pause, NULL);
+
+    check(ws4r_server_stop(server, 2000) == WS4R_OK, "server_stop");
+    ws4r_server_destroy(server);
+}
+
+static void test_async_without_identity(const struct env *env) {
+    const char *const args[] = { "--echo-path", "/echo" };
+    ws4r_server *server = server_with_args(env, args, 2, NULL, NULL);
+    if (server == NULL)
+        return;
+    expect_handshake(server, "subscribe-broadcast", NULL, 0, 101, NULL, "sync, subscribe-broadcast");
+    expect_async(server, "subscribe-broadcast", NULL, 0, 101, "async, subscribe-broadcast");
+    expect_handshake(server, "subscribe-user", NULL, 0, 403, NULL, "sync, subscribe-user without identity");
+    expect_async(server, "subscribe-user", NULL, 0, 403, "async, subscribe-user without identity");
+    check(ws4r_server_stop(server, 2000) == WS4R_OK, "server_stop");
+    /* Static: a callback that came after the destroy would still find it. */
+    static struct async_outcome stopped = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
+    struct probe probe;
+    int status = ws4r_server_check_handshake_async(server, probe_request(&probe, "/ws/chat", "subscribe-broadcast", NULL, 0),
+                                                   async_done, &stopped);
+    check(status == WS4R_ESTATE || status == WS4R_OK, "check_handshake_async on a stopped server: %s",
+          ws4r_strerror(status));
+    ws4r_server_destroy(server);
+    pthread_mutex_lock(&stopped.lock);
+    check(status == WS4R_OK ? stopped.calls == 1 && stopped.status != 101 : stopped.calls == 0,
+          "on a stopped server: done called %d times (once with a refusal when OK, else never), status %d",
+          stopped.calls, stopped.status);
+    pthread_mutex_unlock(&stopped.lock);
+}
+
+/* fetch into a buffer of `capacity` bytes; checks the status, *found and the message. */
+static void expect_fetch(ws4r_publisher *publisher, const ws4r_audience *audience, size_t capacity, int expected_status,
+                         int expected_found, const char *expected, const char *what) {
+    char buffer[256];
+    size_t length = 12345;
+    int found = -1;
+    int status = ws4r_publisher_fetch(publisher, audience, buffer, capacity, &length, &found);
+    size_t expected_length = expected != NULL ? strlen(expected) : 0;
+    check(status == expected_status, "%s: %s == %s %s", what, ws4r_strerror(status), ws4r_strerror(expected_status),
+          status == WS4R_OK || status == WS4R_ELIMIT ? "" : ws4r_publisher_errmsg(publisher));
+    check(length == expected_length, "%s: length %zu == %zu", what, length, expected_length);
+    if (expected_status == WS4R_OK) {
+        check(found == expected_found, "%s: found %d == %d", what, found, expected_found);
+        if (expected != NULL)
+            check(length == expected_length && memcmp(buffer, expected, expected_length) == 0, "%s: \"%.*s\"", what,
+                  (int)(length < sizeof buffer ? length : 0), buffer);
+    }
+}
+
+static void test_publisher_fetch(const struct env *env) {
+    ws4r_publisher *publisher = NULL;
+    int status = ws4r_publisher_create(env->redis_url, NULL, &publisher);
+    if (!check(status == WS4R_OK, "publisher_create: %s",
+               status == WS4R_OK || publisher == NULL ? ws4r_strerror(status) : ws4r_publisher_errmsg(publisher))) {
+        ws4r_publisher_destroy(publisher);
+        return;
+    }
+    char facility[80];
+    snprintf(facility, sizeof facility, "%s-fetch", env->facility);
+    const char *const users[] = { "u" }, *const sessions[] = { "s" };
+    static const char to_both[] = "for u and everyone", to_broadcast[] = "for everyone";
+    ws4r_audience both;
+    ws4r_audience_init(&both);
+    both.facility = facility;
+    both.broadcast = 1;
+    both.users = users;
+    both.user_count = 1;
+    ws4r_audience broadcast;
+    ws4r_audience_init(&broadcast);
+    broadcast.facility = facility;
+    broadcast.broadcast = 1;
+    /* The user's key and the broadcast key end up holding different messages. */
+    status = ws4r_publisher_publish(publisher, &both, to_both, strlen(to_both), 60, NULL);
+    check(status == WS4R_OK, "publish to {broadcast, user u}, expire 60: %s", ws4r_strerror(status));
+    status = ws4r_publisher_publish(publisher, &broadcast, to_broadcast, strlen(to_broadcast), 60, NULL);
+    check(status == WS4R_OK, "then publish to {broadcast}, expire 60: %s", ws4r_strerror(status));
+
+    ws4r_audience wide = both;
+    wide.sessions = sessions;
+    wide.session_count = 1;
+    expect_fetch(publisher, &wide, 256, WS4R_OK, 1, to_both, "fetch {session s, user u, broadcast}: the user's");
+    expect_fetch(publisher, &broadcast, 256, WS4R_OK, 1, to_broadcast, "fetch {broadcast}");
+    expect_fetch(publisher, &wide, 2, WS4R_ELIMIT, 1, to_both, "fetch into 2 bytes");
+
+    char empty_facility[96];
+    snprintf(empty_facility, sizeof empty_facility, "%s-nothing", env->facility);
+    ws4r_audience nothing = wide;
+    nothing.facility = empty_facility;
+    expect_fetch(publisher, &nothing, 256, WS4R_OK, 0, NULL, "fetch where nothing is stored");
+    ws4r_publisher_destroy(publisher);
+}
+
 int main(void) {
     static const struct {
         const char *name;
@@ -314,6 +748,12 @@ int main(void) {
         { "publish to every audience", test_publish_audiences },
         { "key prefix", test_key_prefix },
         { "server and handshakes", test_server },
+        { "settings help", test_settings_help },
+        { "token_mint", test_token_mint },
+        { "create_with_args and identity tokens", test_token_handshakes },
+        { "authorization callback", test_authorizer },
+        { "check_handshake_async without identity", test_async_without_identity },
+        { "publisher_fetch", test_publisher_fetch },
     };
     struct env env = { .redis_url = getenv("REDIS_URL") };
     const char *port = getenv("REDIS_PORT");

@@ -7,15 +7,18 @@ include/ws4redis.h); default: the repository's stage/ (what `make stage` fills).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 import redis
 
-from e2e_helpers import FIGURES, MODES, RedisServer, Server, free_port
+from e2e_helpers import CORE_MODES, FIGURES, MODES, RedisServer, Server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+# The Python client package (clients/python/ws4redis), importable without installing it.
+sys.path.insert(0, str(REPO / "clients" / "python"))
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,12 @@ def prefix() -> Path:
     if not (p / "lib" / "libws4redis.so").exists():
         pytest.fail(f"WS4R_PREFIX={p} holds no lib/libws4redis.so: run `make stage` or set WS4R_PREFIX")
     return p
+
+
+@pytest.fixture(scope="session")
+def library_path(prefix: Path) -> Path:
+    """lib/libws4redis.so of the layout under test (for ctypes and ws4redis.native)."""
+    return prefix / "lib" / "libws4redis.so"
 
 
 @pytest.fixture(scope="session")
@@ -60,18 +69,25 @@ def mode(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=CORE_MODES)
+def core_mode(request: pytest.FixtureRequest) -> str:
+    """standalone and host: for features the plugin mode shares with host (same binary, same settings)."""
+    return request.param
+
+
 @pytest.fixture
 def server_factory(request: pytest.FixtureRequest, prefix: Path, redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """start(mode, *extra_args) -> a running Server (ready: /healthz answered 200).
+    """start(mode, *extra_args, redis_url=None, env=None) -> a running Server (ready: /healthz answered
+    200). `env` adds environment variables (e.g. WS4REDIS_HEARTBEAT) to the server's environment.
 
     At teardown every server still running gets SIGTERM and must exit 0 within 10 s.
     """
     servers: list[Server] = []
     request.node._ws4r_servers = servers
 
-    def start(mode: str, *extra_args: str, redis_url: str | None = None) -> Server:
+    def start(mode: str, *extra_args: str, redis_url: str | None = None, env: dict[str, str] | None = None) -> Server:
         log = tmp_path / f"server-{mode}-{len(servers)}.log"
-        server = Server(mode, prefix, redis_url or redis_server.url, log, extra_args)
+        server = Server(mode, prefix, redis_url or redis_server.url, log, extra_args, env=env)
         servers.append(server)
         return server.start()
 

@@ -24,6 +24,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 MODES = ("standalone", "host", "plugin")
+#: The modes of tests whose feature the plugin mode shares with host (same host binary and settings).
+CORE_MODES = ("standalone", "host")
 
 #: Figures the suite measures rather than asserts exactly (fds per connection): printed at the end.
 FIGURES: list[str] = []
@@ -185,8 +187,11 @@ def describe_exit(code: int | None) -> str:
 class Server:
     """One server process under test: `ws4redis serve`, `ws4redis-host` or `ws4redis-host --plugin`."""
 
-    def __init__(self, mode: str, prefix: Path, redis_url: str, log_path: Path, extra_args: Sequence[str] = ()):
+    def __init__(self, mode: str, prefix: Path, redis_url: str, log_path: Path, extra_args: Sequence[str] = (),
+                 env: dict[str, str] | None = None):
         assert mode in MODES, mode
+        self.extra_env = dict(env or {})
+        self.env = {**os.environ, **env} if env else None
         self.mode = mode
         self.prefix = prefix
         self.redis_url = redis_url
@@ -212,9 +217,10 @@ class Server:
             if not os.path.exists(path):
                 raise AssertionError(f"{path} does not exist: run `make stage` (WS4R_PREFIX={self.prefix})")
         self._log = open(self.log_path, "ab")
-        self._log.write(("$ " + " ".join(self.argv) + "\n").encode())
+        shown_env = "".join(f"{k}={v} " for k, v in self.extra_env.items())
+        self._log.write(("$ " + shown_env + " ".join(self.argv) + "\n").encode())
         self._log.flush()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
 
         def ready() -> bool:
             self.check_alive()
@@ -394,3 +400,83 @@ def run_async(coro: Any, timeout: float, what: str) -> Any:
             raise AssertionError(f"test body timed out after {timeout}s: {what}") from None
 
     return asyncio.run(guarded())
+
+
+# ---------------------------------------------------------------------------------------------
+# Handshakes by hand (refusals with their bodies), identity
+
+
+def raw_handshake(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Sends one websocket upgrade request for `path` (with the query) and reads the response head and,
+    for a refusal, its body (Content-Length, else until EOF). Returns (status, headers lower-cased,
+    body); the connection is closed afterwards (an accepted websocket just goes away)."""
+    request_headers = {"Host": f"127.0.0.1:{port}", **upgrade_headers(), **(headers or {})}
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall((f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request_headers.items()) + "\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            assert chunk, f"connection closed during the handshake of {path}: {data!r}"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        response_headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        if status != 101:
+            length = int(response_headers.get("content-length", "-1"))
+            while length < 0 or len(body) < length:
+                try:
+                    chunk = s.recv(4096)
+                except (ConnectionResetError, socket.timeout):
+                    break
+                if not chunk:
+                    break
+                body += chunk
+        return status, response_headers, body
+
+
+def assert_refused(port: int, path: str, status: int, body_contains: str | Sequence[str] = (), headers: dict[str, str] | None = None,
+                   what: str = "") -> bytes:
+    """The handshake of `path` is refused with `status` and a body mentioning each of `body_contains`
+    (case-insensitive). Returns the body."""
+    got, _, body = raw_handshake(port, path, headers)
+    label = what or path
+    assert got == status, f"{label}: handshake answered {got} (body {body[:200]!r}), expected {status}"
+    needles = [body_contains] if isinstance(body_contains, str) else list(body_contains)
+    missing = [n for n in needles if n.lower() not in body.decode(errors="replace").lower()]
+    assert not missing, f"{label}: the {status} body {body[:300]!r} does not mention {missing}"
+    return body
+
+
+def raw_websocket(port: int, path: str, headers: dict[str, str] | None = None) -> socket.socket:
+    """An accepted websocket opened by hand; the test decides what (if anything) it reads or answers.
+    Nothing past the 101 response head is consumed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    request_headers = {"Host": f"127.0.0.1:{port}", **upgrade_headers(), **(headers or {})}
+    s.sendall((f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request_headers.items()) + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            s.close()
+            raise AssertionError(f"connection closed during the handshake of {path}: {head!r}")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        s.close()
+        raise AssertionError(f"handshake of {path} refused: {head!r}")
+    return s
+
+
+def original_publish(r: redis.Redis, message: str | bytes, facility: str, broadcast: bool = False, users: Sequence[str] = (),
+                     groups: Sequence[str] = (), sessions: Sequence[str] = (), expire: int = 3600, prefix: str = "") -> int:
+    """What django-websocket-redis's RedisPublisher.publish_message does, with redis-py: channels in the
+    order broadcast, groups, users, sessions; PUBLISH, then SETEX when expire > 0. Returns receivers."""
+    p = f"{prefix}:" if prefix else ""
+    channels = ([f"{p}broadcast:{facility}"] if broadcast else []) + [f"{p}group:{g}:{facility}" for g in groups] + [
+        f"{p}user:{u}:{facility}" for u in users] + [f"{p}session:{s}:{facility}" for s in sessions]
+    receivers = 0
+    for channel in channels:
+        receivers += r.publish(channel, message)
+        if expire > 0:
+            r.setex(channel, expire, message)
+    return receivers

@@ -17,6 +17,10 @@ from e2e_helpers import free_port, open_client, receive_one, run_async, wait_unt
 WS4R_OK, WS4R_EINVAL, WS4R_ECONFIG, WS4R_ESTATE, WS4R_EREDIS = 0, 1, 2, 4, 6
 
 
+class Setting(ctypes.Structure):
+    _fields_ = [("name", c_char_p), ("value", c_char_p)]
+
+
 class Config(ctypes.Structure):
     _fields_ = [
         ("struct_size", c_size_t),
@@ -31,6 +35,8 @@ class Config(ctypes.Structure):
         ("max_connections", c_uint32),
         ("max_outbound_bytes", c_uint32),
         ("ping_interval_ms", c_uint32),
+        ("settings", POINTER(Setting)),
+        ("setting_count", c_size_t),
     ]
 
 
@@ -66,7 +72,9 @@ class Audience(ctypes.Structure):
 API_FUNCTIONS = """strerror version_number version_string config_init stats_init request_init audience_init server_create
     server_start server_stop server_destroy server_errmsg server_stats server_check_handshake handshake_status handshake_reason
     handshake_body handshake_header_count handshake_header handshake_free server_adopt publisher_create publisher_publish
-    publisher_errmsg publisher_destroy""".split()
+    publisher_errmsg publisher_destroy settings_help server_create_with_args server_set_authorizer auth_result_set_user
+    auth_result_add_group auth_result_set_session auth_result_set_allowed_flags auth_result_deny token_mint
+    server_check_handshake_async publisher_fetch""".split()
 
 
 class Api(ctypes.Structure):
@@ -166,6 +174,7 @@ def test_struct_sizes_and_defaults(lib: ctypes.CDLL) -> None:
         0, 1 << 20, 1 << 20, 0, 4 << 20, 30000,
     ), "ws4r_config_init defaults differ from the documented ones"
     assert c.listen_address is None and c.echo_path is None
+    assert not c.settings and c.setting_count == 0
     s = Stats()
     lib.ws4r_stats_init(byref(s))
     assert s.struct_size == ctypes.sizeof(Stats)
@@ -290,6 +299,41 @@ def test_server_bad_redis_url(lib: ctypes.CDLL) -> None:
         assert lib.ws4r_server_errmsg(server), "empty errmsg"
     finally:
         lib.ws4r_server_destroy(server)
+
+
+SETTING_NAMES = """redis_url prefix url_prefix listen echo_path threads max_message_size max_frame_size max_connections
+    max_outbound_bytes ping_interval expire heartbeat heartbeat_interval allowed_flags allowed_origins token_secret token_parameter
+    token_cookie auth_url auth_timeout auth_cache authorizer_timeout authorizer_threads log_level""".split()
+
+
+def test_settings_by_name(lib: ctypes.CDLL, redis_server) -> None:
+    """ws4r_config.settings: named settings are applied; an unknown name or a bad value is WS4R_ECONFIG
+    naming it; ws4r_settings_help lists every setting."""
+    lib.ws4r_settings_help.argtypes, lib.ws4r_settings_help.restype = [c_char_p], c_char_p
+    text = lib.ws4r_settings_help(None).decode()
+    markdown = lib.ws4r_settings_help(b"markdown").decode()
+    missing = [n for n in SETTING_NAMES if n not in text and n.replace("_", "-") not in text]
+    assert not missing, f"ws4r_settings_help(NULL) does not list {missing}"
+    assert "|" in markdown and "token_secret" in markdown.replace("-", "_"), "ws4r_settings_help(\"markdown\") is not a table of the settings"
+
+    def create(pairs: list[tuple[str, str]]) -> tuple[int, str]:
+        arr = (Setting * len(pairs))(*[Setting(k.encode(), v.encode()) for k, v in pairs])
+        config = server_config(lib, redis_url=redis_server.url)
+        config.settings, config.setting_count = ctypes.cast(arr, POINTER(Setting)), len(pairs)
+        server = c_void_p()
+        try:
+            rc = lib.ws4r_server_create(byref(config), byref(server))
+            return rc, (lib.ws4r_server_errmsg(server) or b"").decode()
+        finally:
+            lib.ws4r_server_destroy(server)
+
+    rc, msg = create([("expire", "5"), ("heartbeat", "--hb--"), ("token_secret", "s"), ("allowed_flags", "subscribe-broadcast,echo")])
+    assert rc == WS4R_OK, f"valid named settings refused: {rc} {msg}"
+    for pairs, needle in [([("no_such_setting", "1")], "no_such_setting"), ([("expire", "soon")], "expire"),
+                          ([("allowed_flags", "subscribe-everything")], "subscribe-everything")]:
+        rc, msg = create(pairs)
+        assert rc == WS4R_ECONFIG, f"settings {pairs} gave {rc}, expected WS4R_ECONFIG"
+        assert needle in msg, f"the errmsg for {pairs} does not name {needle!r}: {msg!r}"
 
 
 def test_in_process_server_delivers(lib: ctypes.CDLL, redis_server) -> None:

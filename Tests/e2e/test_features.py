@@ -1,4 +1,4 @@
-"""Key prefix, the `ws4redis publish` CLI and the echo endpoint."""
+"""Key prefix, the persisted message on subscribe, the `ws4redis publish` CLI and the echo endpoint."""
 
 from __future__ import annotations
 
@@ -104,3 +104,22 @@ def test_echo_endpoint(mode: str, server_factory: Callable[..., Server]) -> None
             await ws.close()
 
     run_async(body(), 30, "echo endpoint")
+
+
+def test_persisted_message_sent_first(server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    """A subscribe GETs the channel's key (prefixed) and sends its value before any live message."""
+    server = server_factory("standalone", "--prefix", "pfx")
+    r.set("pfx:broadcast:f2", "stored", ex=60)
+    r.set("broadcast:f2", "wrong key: unprefixed", ex=60)
+
+    async def body() -> None:
+        ws = await open_client(server.url("f2"))
+        try:
+            await server.await_stats(lambda s: s["subscriptions"] == 1, "1 confirmed subscription")
+            r.publish("pfx:broadcast:f2", "live")
+            got, why = await receive_n(ws, 2, timeout=10)
+            assert got == ["stored", "live"], f"got {got!r} ({why}), expected the persisted message then the live one"
+        finally:
+            await ws.close()
+
+    run_async(body(), 30, "persisted message")

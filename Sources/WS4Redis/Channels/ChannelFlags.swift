@@ -1,6 +1,6 @@
 /// The query-string flags of a websocket URL (`?subscribe-broadcast&publish-user&echo`).
 public struct ChannelFlags: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt16
+    public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     public static let subscribeBroadcast = ChannelFlags(rawValue: 1 << 0)
@@ -13,6 +13,8 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
     public static let publishSession = ChannelFlags(rawValue: 1 << 7)
     public static let echo = ChannelFlags(rawValue: 1 << 8)
 
+    public static let all = ChannelFlags(rawValue: 0x1FF)
+
     /// Flags that need an identity: without one they are refused rather than mapped to junk channels.
     public static let needingIdentity: ChannelFlags = [.subscribeUser, .subscribeGroup, .subscribeSession, .publishUser, .publishGroup, .publishSession]
 
@@ -23,6 +25,20 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         "publish-group": .publishGroup, "publish-session": .publishSession,
         "echo": .echo,
     ]
+
+    /// Parses a comma-separated list of flag names, or `all`.
+    public init(list: String) throws {
+        self = []
+        for name in list.split(separator: ",").map({ String($0).trimmingWhitespace().lowercased() }) where !name.isEmpty {
+            if name == "all" {
+                self = .all
+            } else if let flag = Self.byName[name] {
+                insert(flag)
+            } else {
+                throw WS4RedisError.configuration("unknown flag '\(name)'; flags are \(Self.byName.keys.sorted().joined(separator: ", "))")
+            }
+        }
+    }
 
     /// Parses a raw query string as the original does: parameter names trimmed and lower-cased,
     /// values ignored, unknown names ignored.

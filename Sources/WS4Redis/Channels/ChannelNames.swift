@@ -23,6 +23,15 @@ public struct ChannelNames: Sendable, Equatable {
         return channels
     }
 
+    /// The channels whose stored message `fetch` reads, in the original's order: sessions, users, groups, broadcast.
+    public func fetchOrder(for audience: Audience) -> [String] {
+        var channels = audience.sessions.map { session($0, facility: audience.facility) }
+        channels += audience.users.map { user($0, facility: audience.facility) }
+        channels += audience.groups.map { group($0, facility: audience.facility) }
+        if audience.broadcast { channels.append(broadcast(facility: audience.facility)) }
+        return channels
+    }
+
     /// The channels a connection subscribes to for its flags and identity.
     public func subscriptions(facility: String, flags: ChannelFlags, identity: Identity) -> [String] {
         channels(for: Audience(facility: facility, flags: flags, identity: identity, subscribing: true))

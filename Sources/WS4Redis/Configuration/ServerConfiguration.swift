@@ -24,8 +24,35 @@ public struct ServerConfiguration: Sendable {
     public var maxOutboundBytes: Int = 4 << 20
     /// Idle clients are pinged this often (milliseconds); proxies commonly cut idle streams at 60 s.
     public var pingIntervalMilliseconds: Int = 30_000
+    /// How long client-published messages stay stored (`WS4REDIS_EXPIRE`); 0 does not store them.
+    public var expireSeconds: Int = 3600
+    /// The magic heartbeat string (`WS4REDIS_HEARTBEAT`); nil turns heartbeats off, as in the original.
+    public var heartbeat: String? = nil
+    /// Idleness after which the heartbeat is sent; the original sent it about every 4 s.
+    public var heartbeatIntervalMilliseconds: Int = 4000
+    /// The flags clients may use; others are dropped silently (`WS4REDIS_ALLOWED_CHANNELS`).
+    public var allowedFlags: ChannelFlags = .all
+    /// Accepted `Origin` values against cross-site websocket hijacking; empty accepts any.
+    public var allowedOrigins: [String] = []
+    /// Where identities come from.
+    public var identity = IdentityConfiguration()
+    public var logLevel = "info"
 
     public init() {}
+
+    /// Applies named settings in order (later ones win), as the CLI, config files and the C ABI give them.
+    public init(settings: [(name: String, value: String)]) throws {
+        self.init()
+        try apply(settings)
+    }
+
+    /// Applies named settings on top of this configuration.
+    public mutating func apply(_ settings: [(name: String, value: String)]) throws {
+        for (name, value) in settings {
+            guard let setting = Setting.named(name) else { throw WS4RedisError.configuration("unknown setting '\(name)'") }
+            try setting.apply(&self, value)
+        }
+    }
 
     /// Checks the values that have no safe interpretation.
     public func validated() throws -> ServerConfiguration {

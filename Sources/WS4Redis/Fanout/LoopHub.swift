@@ -16,21 +16,24 @@ final class LoopHub {
     let index: Int
     let counters: ServerCounters
     let logger: Logger
-    let maxOutboundBytes: Int
-    /// How long a close handshake may take before the socket is dropped.
-    let closeTimeout: TimeAmount = .seconds(5)
+    let settings: ConnectionSettings
     unowned let multiplexer: ChannelMultiplexer
+    private let redis: RedisCommandClient
     private var connections: [WebSocketConnectionHandler] = []
     private var subscribers: [String: SubscriberList] = [:]
     private var pendingFlush: [WebSocketConnectionHandler] = []
 
-    init(eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, maxOutboundBytes: Int, multiplexer: ChannelMultiplexer) {
+    init(
+        eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, settings: ConnectionSettings,
+        multiplexer: ChannelMultiplexer, redis: RedisCommandClient
+    ) {
         self.eventLoop = eventLoop
         self.index = index
         self.counters = counters
         self.logger = logger
-        self.maxOutboundBytes = maxOutboundBytes
+        self.settings = settings
         self.multiplexer = multiplexer
+        self.redis = redis
     }
 
     var connectionCount: Int { connections.count }
@@ -65,6 +68,36 @@ final class LoopHub {
         multiplexer.release(channels, hub: self)
     }
 
+    /// The stored messages of channels (GET each), on this loop; channels with nothing stored are left out.
+    func fetchPersisted(_ channels: [String]) -> EventLoopFuture<[ByteBuffer]> {
+        redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).map { replies in
+            replies.compactMap { reply in
+                if case .bulk(let value) = reply { return value }
+                return nil
+            }
+        }.hop(to: eventLoop)
+    }
+
+    /// Publishes a client's message as the original does: PUBLISH to each channel, and SET ... EX.
+    func publish(_ payload: ByteBuffer, to channels: [String]) {
+        guard !channels.isEmpty else { return }
+        let message = Array(payload.readableBytesView)
+        var commands: [[[UInt8]]] = []
+        for channel in channels {
+            commands.append([Array("PUBLISH".utf8), Array(channel.utf8), message])
+            if settings.expireSeconds > 0 {
+                commands.append([Array("SET".utf8), Array(channel.utf8), message, Array("EX".utf8), Array(String(settings.expireSeconds).utf8)])
+            }
+        }
+        redis.send(commands).whenComplete { [logger] result in
+            switch result {
+            case .success(let replies) where !replies.contains(where: \.isError): break
+            case .success(let replies): logger.error("Redis refused a client's publication", metadata: ["replies": "\(replies.filter(\.isError))"])
+            case .failure(let error): logger.warning("client message not published", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// Writes a batch of messages to the local subscribers, then flushes each touched socket once.
     func deliver(_ batch: [FanoutMessage]) {
         var deliveries = 0
@@ -91,6 +124,10 @@ final class LoopHub {
 
     func livenessTick() {
         for connection in connections { connection.livenessTick() }
+    }
+
+    func heartbeatTick(_ frame: ByteBuffer) {
+        for connection in connections { connection.heartbeatTick(frame) }
     }
 }
 

@@ -12,6 +12,26 @@ public enum WebSocketEndpoint: Sendable, Equatable {
     case echo
 }
 
+/// A request that passed the protocol checks, waiting for its identity.
+struct ValidUpgrade: Sendable {
+    let request: HandshakeRequest
+    let endpoint: WebSocketEndpoint
+    /// Requested and allowed by the server's policy.
+    let flags: ChannelFlags
+    let responseHeaders: [(name: String, value: String)]
+}
+
+/// Who a connection is and which flags it may use, as an identity source decided.
+public struct Authorization: Sendable {
+    public var identity: Identity
+    public var allowedFlags: ChannelFlags
+
+    public init(identity: Identity, allowedFlags: ChannelFlags = .all) {
+        self.identity = identity
+        self.allowedFlags = allowedFlags
+    }
+}
+
 /// An accepted upgrade: the 101 headers to send and what the connection subscribes to.
 public struct AcceptedHandshake: Sendable {
     public let endpoint: WebSocketEndpoint
@@ -28,7 +48,7 @@ public struct HandshakeRefusal: Sendable, Error {
     public let body: String
     public let headers: [(name: String, value: String)]
 
-    init(status: Int, body: String, headers: [(name: String, value: String)] = []) {
+    public init(status: Int, body: String, headers: [(name: String, value: String)] = []) {
         self.status = status
         self.reason = HandshakeRefusal.reasonPhrase(status)
         self.body = body
@@ -42,8 +62,12 @@ public struct HandshakeRefusal: Sendable, Error {
         case 403: "Forbidden"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
+        case 401: "Unauthorized"
         case 426: "Upgrade Required"
+        case 500: "Internal Server Error"
+        case 502: "Bad Gateway"
         case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
         default: "Error"
         }
     }

@@ -5,10 +5,21 @@ public struct HandshakeValidator: Sendable {
 
     public let urlPrefix: String
     public let echoPath: String?
+    public let allowedFlags: ChannelFlags
+    public let allowedOrigins: [String]
 
-    public init(urlPrefix: String, echoPath: String?) {
+    public init(urlPrefix: String, echoPath: String?, allowedFlags: ChannelFlags = .all, allowedOrigins: [String] = []) {
         self.urlPrefix = urlPrefix
         self.echoPath = echoPath
+        self.allowedFlags = allowedFlags
+        self.allowedOrigins = allowedOrigins
+    }
+
+    init(_ configuration: ServerConfiguration) {
+        self.init(
+            urlPrefix: configuration.urlPrefix, echoPath: configuration.echoPath, allowedFlags: configuration.allowedFlags,
+            allowedOrigins: configuration.allowedOrigins
+        )
     }
 
     /// Whether a path belongs to a websocket endpoint of this server at all.
@@ -16,23 +27,45 @@ public struct HandshakeValidator: Sendable {
         path == echoPath || path.hasPrefix(urlPrefix)
     }
 
-    public func decide(_ request: HandshakeRequest, identity: Identity = .anonymous, atCapacity: Bool = false) -> HandshakeDecision {
+    /// The first step: RFC 6455, the endpoint, the origin; the flags narrowed to the allowed ones.
+    func validate(_ request: HandshakeRequest) -> Result<ValidUpgrade, HandshakeRefusal> {
         do {
             let endpoint = try endpoint(for: request.path)
             let key = try validateUpgrade(request)
-            let flags = ChannelFlags(query: request.query.map { Substring($0) })
-            try authorize(flags: flags, identity: identity, endpoint: endpoint)
-            if atCapacity { throw HandshakeRefusal(status: 503, body: "the server is at its connection limit; try again later\n") }
-            return .accepted(
-                AcceptedHandshake(
-                    endpoint: endpoint, flags: flags, identity: identity,
-                    responseHeaders: responseHeaders(key: key, request: request), remoteAddress: request.remoteAddress
-                )
-            )
+            try checkOrigin(request)
+            let flags = ChannelFlags(query: request.query.map { Substring($0) }).intersection(allowedFlags)
+            return .success(ValidUpgrade(request: request, endpoint: endpoint, flags: flags, responseHeaders: responseHeaders(key: key, request: request)))
         } catch let refusal as HandshakeRefusal {
-            return .refused(refusal)
+            return .failure(refusal)
         } catch {
-            return .refused(HandshakeRefusal(status: 400, body: "\(error)\n"))
+            return .failure(HandshakeRefusal(status: 400, body: "\(error)\n"))
+        }
+    }
+
+    /// The last step, once the identity is known: flags narrowed by the authorization, identity
+    /// flags refused without an identity, the connection limit.
+    func finish(_ upgrade: ValidUpgrade, authorization: Authorization, atCapacity: Bool) -> HandshakeDecision {
+        let flags = upgrade.flags.intersection(authorization.allowedFlags)
+        if case .facility = upgrade.endpoint {
+            let lacking = missingIdentity(for: flags, identity: authorization.identity)
+            guard lacking.isEmpty else {
+                return .refused(HandshakeRefusal(status: 403, body: "\(lacking.joined(separator: ", ")) need an identity, and this connection has none\n"))
+            }
+        }
+        if atCapacity { return .refused(HandshakeRefusal(status: 503, body: "the server is at its connection limit; try again later\n")) }
+        return .accepted(
+            AcceptedHandshake(
+                endpoint: upgrade.endpoint, flags: flags, identity: authorization.identity, responseHeaders: upgrade.responseHeaders,
+                remoteAddress: upgrade.request.remoteAddress
+            )
+        )
+    }
+
+    /// Both steps with a known identity (tests, and servers without identity sources).
+    public func decide(_ request: HandshakeRequest, identity: Identity = .anonymous, atCapacity: Bool = false) -> HandshakeDecision {
+        switch validate(request) {
+        case .success(let upgrade): finish(upgrade, authorization: Authorization(identity: identity), atCapacity: atCapacity)
+        case .failure(let refusal): .refused(refusal)
         }
     }
 
@@ -64,11 +97,11 @@ public struct HandshakeValidator: Sendable {
         return key
     }
 
-    private func authorize(flags: ChannelFlags, identity: Identity, endpoint: WebSocketEndpoint) throws {
-        guard case .facility = endpoint else { return }
-        let lacking = missingIdentity(for: flags, identity: identity)
-        guard lacking.isEmpty else {
-            throw HandshakeRefusal(status: 403, body: "\(lacking.joined(separator: ", ")) need an identity, and this connection has none\n")
+    private func checkOrigin(_ request: HandshakeRequest) throws {
+        guard !allowedOrigins.isEmpty else { return }
+        let origin = request.header("origin") ?? ""
+        guard allowedOrigins.contains(origin) else {
+            throw HandshakeRefusal(status: 403, body: "origin '\(origin)' is not allowed to open websockets here\n")
         }
     }
 

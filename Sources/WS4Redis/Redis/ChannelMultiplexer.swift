@@ -58,6 +58,10 @@ final class ChannelMultiplexer {
         send("SUBSCRIBE", table.channelNames)
     }
 
+    func closeConnection() {
+        connection?.close(promise: nil)
+    }
+
     func connectionLost() {
         connection = nil
         table.connectionLost()

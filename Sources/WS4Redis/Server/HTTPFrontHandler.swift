@@ -10,7 +10,9 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     private enum State {
         case idle
         case responding(HTTPResponseHead, body: String)
-        case upgrading(AcceptedHandshake)
+        /// The decision is pending (identity sources); the request may still be arriving.
+        case deciding(requestEnded: Bool)
+        case decided(HandshakeDecision, HTTPRequestHead)
         case upgraded
     }
 
@@ -32,8 +34,31 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         case (.head(let head), .idle): state = route(head, context: context)
         case (.body, _), (.head, _): break
         case (.end, .responding(let head, let body)): respond(head, body: body, context: context)
-        case (.end, .upgrading(let handshake)): upgrade(handshake, context: context)
+        case (.end, .deciding): state = .deciding(requestEnded: true)
+        case (.end, .decided(let decision, let head)): carryOut(decision, for: head, context: context)
         case (.end, .idle), (.end, .upgraded): break
+        }
+    }
+
+    /// The decision arrived; it is carried out once the whole request is in.
+    private func decided(_ decision: HandshakeDecision, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard case .deciding(let requestEnded) = state else { return }
+        if requestEnded {
+            carryOut(decision, for: head, context: context)
+        } else {
+            state = .decided(decision, head)
+        }
+    }
+
+    private func carryOut(_ decision: HandshakeDecision, for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        switch decision {
+        case .accepted(let handshake):
+            upgrade(handshake, context: context)
+        case .refused(let refusal):
+            var response = Self.responseHead(HTTPResponseStatus(statusCode: refusal.status), for: head, contentType: "text/plain")
+            for (name, value) in refusal.headers { response.headers.add(name: name, value: value) }
+            response.headers.replaceOrAdd(name: "Connection", value: "close")
+            respond(response, body: refusal.body, context: context)
         }
     }
 
@@ -47,17 +72,15 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let request = HandshakeRequest(
             method: head.method.rawValue, path: path, query: query, httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
-            headers: head.headers.map { ($0.name, $0.value) }, remoteAddress: context.channel.remoteAddress?.description
+            headers: head.headers.map { ($0.name, $0.value) }, remoteAddress: context.channel.remoteAddress?.ipAddress
         )
-        switch server.decide(request) {
-        case .accepted(let handshake):
-            return .upgrading(handshake)
-        case .refused(let refusal):
-            var response = Self.responseHead(HTTPResponseStatus(statusCode: refusal.status), for: head, contentType: "text/plain")
-            for (name, value) in refusal.headers { response.headers.add(name: name, value: value) }
-            response.headers.replaceOrAdd(name: "Connection", value: "close")
-            return .responding(response, body: refusal.body)
+        // The decision may complete right here (no identity source to wait for): state first.
+        state = .deciding(requestEnded: false)
+        server.decide(request, on: context.eventLoop).whenComplete { [self] result in
+            let decision = (try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n"))
+            decided(decision, for: head, context: context)
         }
+        return state
     }
 
     private func respond(_ head: HTTPResponseHead, body: String, context: ChannelHandlerContext) {

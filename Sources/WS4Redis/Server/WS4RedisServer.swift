@@ -8,8 +8,9 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 
-/// A ws4redis server: event loops with their hubs, one Redis subscriber connection, and either its
-/// own listener (standalone) or sockets adopted from a host. Safe to call from any thread.
+/// A ws4redis server: event loops with their hubs, one Redis subscriber connection and one command
+/// connection, and either its own listener (standalone) or sockets adopted from a host.
+/// Safe to call from any thread.
 public final class WS4RedisServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     let validator: HandshakeValidator
@@ -18,6 +19,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     private let logger: Logger
     private let lock = NIOLock()
     private var running: Running?
+    private var authorizationCallback: AuthorizationCallback?
 
     /// What exists between start() and stop().
     private struct Running {
@@ -25,20 +27,32 @@ public final class WS4RedisServer: @unchecked Sendable {
         let hubs: [LoopHub]
         let hubsByLoop: [ObjectIdentifier: LoopHub]
         let multiplexer: ChannelMultiplexer
-        let redis: RedisSubscriberConnection
+        let subscriber: RedisSubscriberConnection
+        let commands: RedisCommandClient
+        let authorizer: HandshakeAuthorizer
         let listener: (any Channel)?
-        let livenessTasks: [RepeatedTask]
+        let timers: [RepeatedTask]
     }
 
-    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "ws4redis")) throws {
+    public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
         self.configuration = try configuration.validated()
+        var logger = logger ?? Logger(label: "ws4redis")
+        if logger.logLevel > .trace, let level = Logger.Level(rawValue: configuration.logLevel) { logger.logLevel = level }
         self.logger = logger
-        validator = HandshakeValidator(urlPrefix: configuration.urlPrefix, echoPath: configuration.echoPath)
+        validator = HandshakeValidator(configuration)
         names = ChannelNames(keyPrefix: configuration.keyPrefix)
     }
 
     deinit {
         stop(timeout: .seconds(1))
+    }
+
+    /// Registers the authorization callback; only before start().
+    public func setAuthorizer(_ callback: AuthorizationCallback?) throws {
+        try lock.withLock {
+            guard running == nil else { throw WS4RedisError(.state, "the authorizer can only be set before the server starts") }
+            authorizationCallback = callback
+        }
     }
 
     /// The address the standalone listener is bound to (the real port when 0 was asked for).
@@ -62,24 +76,41 @@ public final class WS4RedisServer: @unchecked Sendable {
     private func makeRunning(group: MultiThreadedEventLoopGroup) throws -> Running {
         let loops = Array(group.makeIterator())
         let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, counters: counters, logger: logger)
-        let hubs = loops.enumerated().map { LoopHub(
-                eventLoop: $1, index: $0, counters: counters, logger: logger, maxOutboundBytes: configuration.maxOutboundBytes, multiplexer: multiplexer
-            ) }
+        let commands = RedisCommandClient(endpoint: configuration.redis, eventLoop: loops[0], logger: logger)
+        let settings = ConnectionSettings(configuration)
+        let hubs = loops.enumerated().map {
+            LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, settings: settings, multiplexer: multiplexer, redis: commands)
+        }
         multiplexer.attach(hubs)
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
-        let redis = RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
-        redis.start()
-        let listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
-        return Running(
-            group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, redis: redis, listener: listener,
-            livenessTasks: livenessTasks(for: hubs)
-        )
+        let subscriber = RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
+        let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
+        do {
+            let listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
+            subscriber.start()
+            commands.start()
+            return Running(
+                group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, subscriber: subscriber, commands: commands,
+                authorizer: authorizer, listener: listener, timers: timers(for: hubs)
+            )
+        } catch {
+            authorizer.shutdown()
+            throw error
+        }
     }
 
-    private func livenessTasks(for hubs: [LoopHub]) -> [RepeatedTask] {
-        guard configuration.pingIntervalMilliseconds > 0 else { return [] }
-        let interval = TimeAmount.milliseconds(Int64(configuration.pingIntervalMilliseconds))
-        return hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.livenessTick() } }
+    private func timers(for hubs: [LoopHub]) -> [RepeatedTask] {
+        var timers: [RepeatedTask] = []
+        if configuration.pingIntervalMilliseconds > 0 {
+            let interval = TimeAmount.milliseconds(Int64(configuration.pingIntervalMilliseconds))
+            timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.livenessTick() } }
+        }
+        if let heartbeat = configuration.heartbeat {
+            let interval = TimeAmount.milliseconds(Int64(configuration.heartbeatIntervalMilliseconds))
+            let frame = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: heartbeat), allocator: ByteBufferAllocator())
+            timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.heartbeatTick(frame) } }
+        }
+        return timers
     }
 
     private func bind(_ address: HostAndPort, group: MultiThreadedEventLoopGroup, hubsByLoop: [ObjectIdentifier: LoopHub]) throws -> any Channel {
@@ -116,9 +147,11 @@ public final class WS4RedisServer: @unchecked Sendable {
             hub.eventLoop.flatSubmit { hub.closeAll(code: .goingAway, reason: "server shutting down", timeout: timeout) }
         }
         try? EventLoopFuture.andAllComplete(closing, on: running.group.any()).wait()
-        running.livenessTasks.forEach { $0.cancel() }
-        try? running.redis.stop().wait()
+        running.timers.forEach { $0.cancel() }
+        try? running.subscriber.stop().wait()
+        try? running.commands.stop().wait()
         try? running.multiplexer.eventLoop.submit { running.multiplexer.failWaiters(WS4RedisError(.state, "server stopped")) }.wait()
+        running.authorizer.shutdown()
         try? running.group.syncShutdownGracefully()
         counters.redisConnected.store(false, ordering: .relaxed)
         logger.info("server stopped")
@@ -128,10 +161,35 @@ public final class WS4RedisServer: @unchecked Sendable {
         counters.snapshot
     }
 
-    /// Decides an upgrade request (for hosts and the standalone listener alike).
-    public func decide(_ request: HandshakeRequest) -> HandshakeDecision {
-        let atCapacity = configuration.maxConnections > 0 && counters.connections.current >= UInt64(configuration.maxConnections)
-        return validator.decide(request, atCapacity: atCapacity)
+    /// Decides an upgrade request (for hosts and the standalone listener alike). Identity sources
+    /// may take a while; the future completes on an event loop of the server.
+    public func decide(_ request: HandshakeRequest) throws -> EventLoopFuture<HandshakeDecision> {
+        guard let running = lock.withLock({ running }) else { throw WS4RedisError(.state, "the server is not running") }
+        return decide(request, authorizer: running.authorizer, on: running.group.next())
+    }
+
+    func decide(_ request: HandshakeRequest, on eventLoop: any EventLoop) -> EventLoopFuture<HandshakeDecision> {
+        guard let authorizer = lock.withLock({ running?.authorizer }) else {
+            return eventLoop.makeFailedFuture(WS4RedisError(.state, "the server is not running"))
+        }
+        return decide(request, authorizer: authorizer, on: eventLoop)
+    }
+
+    private func decide(_ request: HandshakeRequest, authorizer: HandshakeAuthorizer, on eventLoop: any EventLoop) -> EventLoopFuture<HandshakeDecision> {
+        let upgrade: ValidUpgrade
+        switch validator.validate(request) {
+        case .success(let valid): upgrade = valid
+        case .failure(let refusal): return eventLoop.makeSucceededFuture(.refused(refusal))
+        }
+        return authorizer.authorize(upgrade, on: eventLoop).map { [self] authorization in
+            validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
+        }.recover { error in
+            .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
+        }
+    }
+
+    private var atCapacity: Bool {
+        configuration.maxConnections > 0 && counters.connections.current >= UInt64(configuration.maxConnections)
     }
 
     /// Takes over a connected socket whose 101 response the host has already sent. `onClose` runs
@@ -165,7 +223,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     func webSocketHandlers(for handshake: AcceptedHandshake, hub: LoopHub) -> [any ChannelHandler] {
-        WebSocketPipeline.handlers(for: handshake, hub: hub, configuration: configuration, names: names)
+        WebSocketPipeline.handlers(for: ConnectionPlan(handshake, names: names), hub: hub, maxFrameSize: configuration.maxFrameSize)
     }
 
     /// Counts an established websocket until its channel closes.

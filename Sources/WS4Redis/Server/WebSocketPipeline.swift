@@ -4,18 +4,8 @@ import NIOWebSocket
 /// The handlers of an established websocket, the same whether NIO accepted the socket or a host
 /// handed it over: the frame decoder (frame size checked at header time), then the connection.
 enum WebSocketPipeline {
-    static func handlers(for handshake: AcceptedHandshake, hub: LoopHub, configuration: ServerConfiguration, names: ChannelNames)
-        -> [any ChannelHandler]
-    {
-        let channels: [String] =
-            switch handshake.endpoint {
-            case .facility(let facility): names.subscriptions(facility: facility, flags: handshake.flags, identity: handshake.identity)
-            case .echo: []
-            }
-        return [
-            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: configuration.maxFrameSize)),
-            WebSocketConnectionHandler(endpoint: handshake.endpoint, channels: channels, hub: hub, maxMessageSize: configuration.maxMessageSize),
-        ]
+    static func handlers(for plan: ConnectionPlan, hub: LoopHub, maxFrameSize: Int) -> [any ChannelHandler] {
+        [ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)), WebSocketConnectionHandler(plan: plan, hub: hub)]
     }
 }
 

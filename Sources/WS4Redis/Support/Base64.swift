@@ -1,6 +1,36 @@
-/// Standard base64 (RFC 4648 §4, with padding), for the handshake's key and accept values.
+/// Base64 (RFC 4648): standard with padding for the handshake's key and accept values, URL-safe
+/// without padding for signed tokens.
 enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encodeURLSafe(_ bytes: [UInt8]) -> String {
+        String(encode(bytes).compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        })
+    }
+
+    /// Decodes URL-safe base64 with or without padding; nil for anything else.
+    static func decodeURLSafe(_ text: Substring) -> [UInt8]? {
+        var values: [UInt8] = []
+        for byte in text.utf8 where byte != UInt8(ascii: "=") {
+            let standard: UInt8 = byte == UInt8(ascii: "-") ? UInt8(ascii: "+") : byte == UInt8(ascii: "_") ? UInt8(ascii: "/") : byte
+            guard let index = alphabet.firstIndex(of: standard) else { return nil }
+            values.append(UInt8(index))
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var bytes: [UInt8] = []
+        for start in stride(from: 0, to: values.count, by: 4) {
+            let chunk = values[start..<min(start + 4, values.count)]
+            let bits = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(18 - 6 * $1.offset) }
+            for index in 0..<(chunk.count - 1) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt32(16 - 8 * index))) }
+        }
+        return bytes
+    }
 
     static func encode(_ bytes: [UInt8]) -> String {
         var output: [UInt8] = []

@@ -43,6 +43,13 @@ enum FrameWriter {
         return frame(opcode: .connectionClose, payload: payload, allocator: allocator)
     }
 
+    /// The payload of a frame this writer made.
+    static func payload(of frame: ByteBuffer) -> ByteBufferView {
+        let lengthByte = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) ?? 0
+        let headerSize = lengthByte == 127 ? 10 : lengthByte == 126 ? 4 : 2
+        return frame.readableBytesView.dropFirst(headerSize)
+    }
+
     /// Text for valid UTF-8, binary otherwise: browsers drop connections on invalid text frames.
     static func opcode(forPayload payload: ByteBuffer) -> WebSocketOpcode {
         UTF8Validator.isValid(payload) ? .text : .binary

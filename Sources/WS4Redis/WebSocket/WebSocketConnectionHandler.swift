@@ -3,28 +3,34 @@ import NIOCore
 import NIOWebSocket
 
 /// One websocket after the handshake: carries out what the assembler and the state machine decide,
-/// and takes fan-out frames from its event loop's hub.
+/// takes fan-out frames from its event loop's hub, and publishes what its client sends.
 final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
 
-    let endpoint: WebSocketEndpoint
-    let channels: [String]
+    let plan: ConnectionPlan
     private let hub: LoopHub
     private var assembler: MessageAssembler
     private var state = ConnectionStateMachine()
     private var context: ChannelHandlerContext?
     private var started = false
     private var subscriptionConfirmed = false
+    /// Live frames held back until the persisted messages have gone out; nil once they have.
+    private var heldBack: [ByteBuffer]? = []
+    /// The last message this client sent, so that Redis does not echo it back (without `echo`).
+    private var lastSent: ByteBuffer?
     /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
     var hubSlot = -1
     var needsFlush = false
+    /// Whether anything was sent since the last heartbeat tick.
+    private var sentSinceHeartbeat = false
 
-    init(endpoint: WebSocketEndpoint, channels: [String], hub: LoopHub, maxMessageSize: Int) {
-        self.endpoint = endpoint
-        self.channels = channels
+    var channels: [String] { plan.subscriptions }
+
+    init(plan: ConnectionPlan, hub: LoopHub) {
+        self.plan = plan
         self.hub = hub
-        self.assembler = MessageAssembler(maxMessageSize: maxMessageSize)
+        self.assembler = MessageAssembler(maxMessageSize: hub.settings.maxMessageSize)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -41,20 +47,38 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         guard !started else { return }
         started = true
         hub.add(self)
-        guard !channels.isEmpty else { return }
-        hub.subscribe(channels, of: self).whenSuccess { [self] in
+        guard !plan.subscriptions.isEmpty else {
+            heldBack = nil
+            return
+        }
+        hub.subscribe(plan.subscriptions, of: self).whenSuccess { [self] in
             guard state.canSendData else { return }
             subscriptionConfirmed = true
-            hub.counters.subscriptions.add(channels.count)
+            hub.counters.subscriptions.add(plan.subscriptions.count)
+            hub.fetchPersisted(plan.subscriptions).whenComplete { [self] result in releaseHeldBack(persisted: (try? result.get()) ?? []) }
         }
+    }
+
+    /// Sends the persisted messages, then the live ones that arrived meanwhile, in order.
+    private func releaseHeldBack(persisted: [ByteBuffer]) {
+        guard let context, let frames = heldBack else { return }
+        heldBack = nil
+        guard state.canSendData else { return }
+        for payload in persisted where payload.readableBytes > 0 {
+            context.write(wrapOutboundOut(FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)), promise: nil)
+        }
+        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
+        context.flush()
+        sentSinceHeartbeat = true
+        hub.counters.messagesOut.add(frames.count)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if started {
             hub.remove(self)
-            hub.unsubscribe(channels)
+            hub.unsubscribe(plan.subscriptions)
         }
-        if subscriptionConfirmed { hub.counters.subscriptions.subtract(channels.count) }
+        if subscriptionConfirmed { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
         subscriptionConfirmed = false
         self.context = nil
         context.fireChannelInactive()
@@ -83,7 +107,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         if !context.channel.isWritable, state.canSendData {
             // A close frame would queue behind the data the client does not read: drop the socket.
             hub.counters.slowClientCloses.add(1)
-            hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.maxOutboundBytes)"])
+            hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.settings.maxOutboundBytes)"])
             _ = state.fail()
             context.close(promise: nil)
         }
@@ -91,10 +115,20 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func received(opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
-        switch endpoint {
-        case .echo: send(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator), context: context)
-        case .facility: hub.counters.clientMessagesIn.add(1)
+        switch plan.endpoint {
+        case .echo:
+            send(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator), context: context)
+        case .facility:
+            guard payload.readableBytes > 0, !isHeartbeat(payload) else { return }
+            hub.counters.clientMessagesIn.add(1)
+            if !plan.echo { lastSent = payload }
+            hub.publish(payload, to: plan.publications)
         }
+    }
+
+    private func isHeartbeat(_ payload: ByteBuffer) -> Bool {
+        guard let heartbeat = hub.settings.heartbeat else { return false }
+        return payload.readableBytesView.elementsEqual(heartbeat)
     }
 
     private func receivedClose(_ code: WebSocketErrorCode?, context: ChannelHandlerContext) {
@@ -117,21 +151,34 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     /// The socket closes at the latest after the close timeout, even if a close frame never drains.
     private func closeLater(_ channel: any Channel) {
-        channel.eventLoop.scheduleTask(in: hub.closeTimeout) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: hub.settings.closeTimeout) { channel.close(promise: nil) }
     }
 
     private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         guard state.canSendData else { return }
+        sentSinceHeartbeat = true
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 
     // MARK: called by the hub, on this connection's event loop
 
-    /// Queues a fan-out frame without flushing; false when this connection no longer takes data.
+    /// Queues a fan-out frame without flushing; false when it is not written (closed, held back for
+    /// the persisted messages, or the client's own message coming back without `echo`).
     func enqueue(_ frame: ByteBuffer) -> Bool {
-        guard let context, state.canSendData else { return false }
+        guard let context, state.canSendData, !isOwnMessage(frame) else { return false }
+        guard heldBack == nil else {
+            heldBack!.append(frame)
+            return false
+        }
+        sentSinceHeartbeat = true
         context.write(wrapOutboundOut(frame), promise: nil)
         return true
+    }
+
+    private func isOwnMessage(_ frame: ByteBuffer) -> Bool {
+        guard let lastSent else { return false }
+        let payload = FrameWriter.payload(of: frame)
+        return payload.count == lastSent.readableBytes && payload.elementsEqual(lastSent.readableBytesView)
     }
 
     func flush() {
@@ -163,5 +210,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .none:
             break
         }
+    }
+
+    /// Sends the shared heartbeat frame when nothing else was sent since the last tick.
+    func heartbeatTick(_ frame: ByteBuffer) {
+        guard case .facility = plan.endpoint else { return }
+        defer { sentSinceHeartbeat = false }
+        guard !sentSinceHeartbeat, let context, state.canSendData, heldBack == nil else { return }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 }

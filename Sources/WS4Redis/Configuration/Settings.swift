@@ -1,0 +1,93 @@
+/// The one definition of every setting: its name (`--name` on command lines, `name = value` in
+/// config files, `WS4REDIS_NAME` in the environment), default, meaning, and how it applies to a
+/// `ServerConfiguration`. The CLI, the C host, the C ABI and docs/configuration.md all come from here.
+public struct Setting: Sendable {
+    public let name: String
+    public let defaultValue: String
+    public let help: String
+    /// The setting of the original django-websocket-redis this one replaces, if any.
+    public let original: String?
+    let apply: @Sendable (inout ServerConfiguration, String) throws -> Void
+
+    public var flag: String { "--" + name.replacingUnderscores(with: "-") }
+    public var environmentVariable: String { "WS4REDIS_" + name.uppercased() }
+}
+
+extension Setting {
+    public static let all: [Setting] = [
+        Setting(name: "redis_url", defaultValue: "redis://127.0.0.1:6379/0", help: "Redis: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&password=P]",
+                original: "WS4REDIS_CONNECTION") { $0.redis = try RedisEndpoint(url: $1) },
+        Setting(name: "prefix", defaultValue: "", help: "prefix of every Redis channel and key, joined with ':'", original: "WS4REDIS_PREFIX") { $0.keyPrefix = $1 },
+        Setting(name: "url_prefix", defaultValue: "/ws/", help: "URL prefix of websocket endpoints", original: "WEBSOCKET_URL") { $0.urlPrefix = $1 },
+        Setting(name: "listen", defaultValue: "", help: "standalone listener host:port (hosts listen themselves)", original: nil) {
+            $0.listenAddress = $1.isEmpty ? nil : try HostAndPort(parsing: $1)
+        },
+        Setting(name: "echo_path", defaultValue: "", help: "path of a plain echo endpoint for conformance tests; off when empty", original: nil) {
+            $0.echoPath = $1.isEmpty ? nil : $1
+        },
+        .integer("threads", 0, "event-loop threads; 0: one per core") { $0.ioThreads = $1 },
+        .integer("max_message_size", 1 << 20, "largest client message in bytes; larger ones close with 1009 (the original's limit)") { $0.maxMessageSize = $1 },
+        .integer("max_frame_size", 1 << 20, "largest client frame in bytes, checked when its header arrives") { $0.maxFrameSize = $1 },
+        .integer("max_connections", 0, "most concurrent websockets, further handshakes get 503; 0: unlimited") { $0.maxConnections = $1 },
+        .integer("max_outbound_bytes", 4 << 20, "bytes queued towards one client before it counts as slow and is dropped") { $0.maxOutboundBytes = $1 },
+        .integer("ping_interval", 30_000, "ms between protocol pings to quiet clients; no pong by the next one closes them; 0: off") {
+            $0.pingIntervalMilliseconds = $1
+        },
+        .integer("expire", 3600, "seconds a client-published message stays stored for later subscribers; 0: not stored", original: "WS4REDIS_EXPIRE") {
+            $0.expireSeconds = $1
+        },
+        Setting(name: "heartbeat", defaultValue: "", help: "magic string sent to idle clients and dropped when received; off when empty", original: "WS4REDIS_HEARTBEAT") {
+            $0.heartbeat = $1.isEmpty ? nil : $1
+        },
+        .integer("heartbeat_interval", 4000, "ms of idleness after which the heartbeat is sent (the original: about 4 s)") { $0.heartbeatIntervalMilliseconds = $1 },
+        Setting(name: "allowed_flags", defaultValue: "all", help: "comma-separated flags clients may use (others are dropped silently), or 'all'",
+                original: "WS4REDIS_ALLOWED_CHANNELS") { $0.allowedFlags = try ChannelFlags(list: $1) },
+        Setting(name: "allowed_origins", defaultValue: "", help: "comma-separated Origin values accepted (others get 403); empty: any", original: nil) {
+            $0.allowedOrigins = $1.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+        },
+        Setting(name: "token_secret", defaultValue: "", help: "secret of signed identity tokens; tokens are not accepted when empty", original: nil) {
+            $0.identity.tokenSecret = $1.isEmpty ? nil : Array($1.utf8)
+        },
+        Setting(name: "token_parameter", defaultValue: "ws4redis-token", help: "query parameter carrying a signed identity token", original: nil) {
+            $0.identity.tokenParameter = $1
+        },
+        Setting(name: "token_cookie", defaultValue: "ws4redis_token", help: "cookie carrying a signed identity token", original: nil) { $0.identity.tokenCookie = $1 },
+        Setting(name: "auth_url", defaultValue: "", help: "http://host:port/path asked about each handshake (auth request); off when empty",
+                original: "WS4REDIS_PROCESS_REQUEST") { $0.identity.authURL = $1.isEmpty ? nil : try HTTPURL(parsing: $1) },
+        .integer("auth_timeout", 5000, "ms the auth request may take; then the handshake fails with 504") { $0.identity.authTimeoutMilliseconds = $1 },
+        .integer("auth_cache", 0, "ms an auth request's answer is reused for the same cookies, authorization and path; 0: never") {
+            $0.identity.authCacheMilliseconds = $1
+        },
+        .integer("authorizer_timeout", 5000, "ms a registered authorization callback may take; then the handshake fails with 504") {
+            $0.identity.authorizerTimeoutMilliseconds = $1
+        },
+        .integer("authorizer_threads", 4, "worker threads for authorization callbacks (which may block)") { $0.identity.authorizerThreads = $1 },
+        Setting(name: "log_level", defaultValue: "info", help: "trace, debug, info, notice, warning, error or critical", original: nil) {
+            guard LogLevelName.isValid($1) else { throw WS4RedisError.configuration("unknown log level '\($1)'") }
+            $0.logLevel = $1
+        },
+    ]
+
+    static func integer(_ name: String, _ defaultValue: Int, _ help: String, original: String? = nil, apply: @escaping @Sendable (inout ServerConfiguration, Int) -> Void) -> Setting {
+        Setting(name: name, defaultValue: String(defaultValue), help: help, original: original) { configuration, text in
+            guard let value = Int(text), value >= 0 else { throw WS4RedisError.configuration("\(name) needs a whole number >= 0, got '\(text)'") }
+            apply(&configuration, value)
+        }
+    }
+
+    public static func named(_ name: String) -> Setting? {
+        let normalized = name.replacingUnderscores(with: "_", from: "-").lowercased()
+        return all.first { $0.name == normalized }
+    }
+}
+
+enum LogLevelName {
+    static let names = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    static func isValid(_ name: String) -> Bool { names.contains(name) }
+}
+
+extension String {
+    func replacingUnderscores(with replacement: Character, from original: Character = "_") -> String {
+        String(map { $0 == original ? replacement : $0 })
+    }
+}

@@ -1,0 +1,37 @@
+/// Where a connection's identity comes from: a signed token, a registered authorization callback,
+/// or an HTTP auth request to the app, tried in that order.
+public struct IdentityConfiguration: Sendable {
+    /// Tokens are accepted only when a secret is set.
+    public var tokenSecret: [UInt8]? = nil
+    public var tokenParameter = "ws4redis-token"
+    public var tokenCookie = "ws4redis_token"
+    /// The app's endpoint asked about each handshake (the nginx auth_request pattern).
+    public var authURL: HTTPURL? = nil
+    public var authTimeoutMilliseconds = 5000
+    /// 0: every handshake asks the app.
+    public var authCacheMilliseconds = 0
+    /// A callback may hit a database; it gets its own threads and a deadline.
+    public var authorizerTimeoutMilliseconds = 5000
+    public var authorizerThreads = 4
+
+    public init() {}
+}
+
+/// An `http://host[:port]/path` URL (the auth request target; TLS is for a proxy in front).
+public struct HTTPURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var path: String
+
+    public init(parsing text: String) throws {
+        guard text.hasPrefix("http://") else { throw WS4RedisError.configuration("auth URL must start with http://, got '\(text)'") }
+        let rest = text.dropFirst("http://".count)
+        let authority = rest.prefix { $0 != "/" }
+        path = rest.count > authority.count ? String(rest.dropFirst(authority.count)) : "/"
+        let address = try HostAndPort(parsing: authority.contains(":") && !authority.hasSuffix("]") ? String(authority) : "\(authority):80")
+        guard !address.host.isEmpty, address.host != "0.0.0.0" || authority.hasPrefix("0.0.0.0") else {
+            throw WS4RedisError.configuration("auth URL needs a host: '\(text)'")
+        }
+        (host, port) = (address.host, address.port)
+    }
+}

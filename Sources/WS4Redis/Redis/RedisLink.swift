@@ -1,0 +1,108 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Keeps one connection to Redis up: connects, hands the channel to its owner, and after any loss
+/// reconnects with capped exponential back-off and jitter. Confined to its event loop.
+final class RedisLink {
+    let eventLoop: any EventLoop
+    private let endpoint: RedisEndpoint
+    private let logger: Logger
+    private let makeHandlers: () -> [any ChannelHandler]
+    private let up: (any Channel) -> Void
+    private let down: (String) -> Void
+    private var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+    private var channel: (any Channel)?
+    private var reconnectTask: Scheduled<Void>?
+    private var stopped = false
+
+    /// `up` runs with each new channel (send the login commands there), `down` with the reason it went.
+    init(
+        endpoint: RedisEndpoint, eventLoop: any EventLoop, logger: Logger, handlers: @escaping () -> [any ChannelHandler],
+        up: @escaping (any Channel) -> Void, down: @escaping (String) -> Void
+    ) {
+        self.endpoint = endpoint
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.makeHandlers = handlers
+        self.up = up
+        self.down = down
+    }
+
+    func start() {
+        eventLoop.execute { self.connect() }
+    }
+
+    /// Closes the connection for good; completes when it is closed.
+    func stop() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit { [self] in
+            stopped = true
+            reconnectTask?.cancel()
+            return channel?.close() ?? eventLoop.makeSucceededVoidFuture()
+        }.recover { _ in }
+    }
+
+    /// The connection proved healthy (logged in, answering): the next loss starts from a short delay.
+    func healthy() {
+        backoff.reset()
+    }
+
+    private func connect() {
+        guard !stopped else { return }
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { [makeHandlers] channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandlers(makeHandlers()) }
+            }
+        let connecting: EventLoopFuture<any Channel> =
+            switch endpoint.address {
+            case .tcp(let host, let port): bootstrap.connect(host: host, port: port)
+            case .unixSocket(let path): bootstrap.connect(unixDomainSocketPath: path)
+            }
+        connecting.whenComplete { [self] result in
+            switch result {
+            case .success(let channel): established(channel)
+            case .failure(let error): lost("\(error)")
+            }
+        }
+    }
+
+    private func established(_ channel: any Channel) {
+        guard !stopped else { return channel.close(promise: nil) }
+        self.channel = channel
+        channel.closeFuture.whenComplete { [self] _ in lost("connection closed") }
+        up(channel)
+    }
+
+    private func lost(_ reason: String) {
+        channel = nil
+        down(reason)
+        guard !stopped else { return }
+        let delay = backoff.next()
+        logger.debug("reconnecting to Redis", metadata: ["reason": "\(reason)", "retry-in-ms": "\(delay.nanoseconds / 1_000_000)"])
+        reconnectTask = eventLoop.scheduleTask(in: delay) { self.connect() }
+    }
+}
+
+/// Capped exponential back-off with jitter, so that many servers do not reconnect in step.
+struct Backoff {
+    let initial: TimeAmount
+    let maximum: TimeAmount
+    private var attempt = 0
+
+    init(initial: TimeAmount, maximum: TimeAmount) {
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    mutating func next() -> TimeAmount {
+        let ceiling = min(maximum.nanoseconds, initial.nanoseconds << min(attempt, 20))
+        attempt += 1
+        return .nanoseconds(Int64.random(in: ceiling / 2...ceiling))
+    }
+
+    mutating func reset() {
+        attempt = 0
+    }
+}

@@ -1,0 +1,70 @@
+import XCTest
+
+@testable import WS4Redis
+
+final class IdentityTests: XCTestCase {
+    let secret = Array("s3cret".utf8)
+    let alice = Identity(user: "alice", groups: ["staff", "admins"], sessionKey: "sess1")
+
+    func testSHA256AndHMACVectors() {
+        XCTAssertEqual(hex(SHA256.hash(Array("abc".utf8))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(hex(SHA256.hash([])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // RFC 4231 test case 2
+        XCTAssertEqual(
+            hex(SHA256.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        )
+    }
+
+    func testTokenRoundTripAndKnownVectorPayload() throws {
+        let token = try SignedToken.mint(alice, expiresAt: 4_102_444_800, secret: secret)
+        XCTAssertTrue(token.hasPrefix("djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA."))
+        XCTAssertEqual(try SignedToken.verify(token, secret: secret, now: 1_000), alice)
+    }
+
+    func testTamperedExpiredAndMalformedTokensAreRefusedWithReasons() throws {
+        let token = try SignedToken.mint(alice, expiresAt: 2_000, secret: secret)
+        var tampered = Array(token.utf8)
+        tampered[3] = tampered[3] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        XCTAssertThrowsError(try SignedToken.verify(String(decoding: tampered, as: UTF8.self), secret: secret, now: 1_000)) {
+            XCTAssertTrue("\($0)".contains("signature") || "\($0)".contains("malformed"))
+        }
+        XCTAssertThrowsError(try SignedToken.verify(token, secret: Array("other".utf8), now: 1_000)) { XCTAssertTrue("\($0)".contains("signature")) }
+        XCTAssertThrowsError(try SignedToken.verify(token, secret: secret, now: 3_000)) { XCTAssertTrue("\($0)".contains("expired")) }
+        XCTAssertThrowsError(try SignedToken.verify("no-dot", secret: secret, now: 1_000)) { XCTAssertTrue("\($0)".contains("malformed")) }
+    }
+
+    func testNamesThatWouldBreakThePayloadAreRejected() {
+        XCTAssertThrowsError(try SignedToken.mint(Identity(user: "a\nb"), expiresAt: 1, secret: secret))
+        XCTAssertThrowsError(try SignedToken.mint(Identity(groups: ["a,b"]), expiresAt: 1, secret: secret))
+    }
+
+    func testCookiesAreParsed() {
+        let request = HandshakeRequest(method: "GET", path: "/", query: nil, httpVersion: "HTTP/1.1", headers: [("Cookie", "a=1; sessionid=\"xyz\"; flag")])
+        let cookies = AuthorizationRequest.cookies(in: request)
+        XCTAssertEqual(cookies.map(\.name), ["a", "sessionid", "flag"])
+        XCTAssertEqual(cookies.map(\.value), ["1", "xyz", ""])
+    }
+
+    func testAuthRequestAnswersMapToDecisions() {
+        var granted = HTTPResponseHead(version: .http1_1, status: .ok)
+        granted.headers.add(name: "X-WS4Redis-User", value: "bob")
+        granted.headers.add(name: "X-WS4Redis-Groups", value: "a, b")
+        granted.headers.add(name: "X-WS4Redis-Allow", value: "subscribe-user")
+        guard case .success(let authorization) = AuthRequestClient.decision(granted) else { return XCTFail("not granted") }
+        XCTAssertEqual(authorization.identity, Identity(user: "bob", groups: ["a", "b"]))
+        XCTAssertEqual(authorization.allowedFlags, .subscribeUser)
+        for (status, expected) in [(401, 401), (403, 403), (500, 502)] {
+            guard case .failure(let refusal) = AuthRequestClient.decision(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status))) else {
+                return XCTFail("\(status) granted")
+            }
+            XCTAssertEqual(refusal.status, expected)
+        }
+    }
+
+    private func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}
+
+import NIOHTTP1

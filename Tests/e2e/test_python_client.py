@@ -1,0 +1,158 @@
+"""The Python package clients/python/ws4redis: token minting (pure Python, and the library's
+ws4r_token_mint through ws4redis.native: the same bytes), and the ctypes Publisher against real Redis."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from e2e_helpers import RedisServer, wait_until
+from ws4redis import native
+from ws4redis.token import InvalidToken, mint_token, verify_token
+
+# The known vector: secret "s3cret", user "alice", groups staff and admins, session "sess1", 2100-01-01.
+VECTOR = dict(user="alice", groups=["staff", "admins"], session_key="sess1", expires_at=4102444800)
+VECTOR_TOKEN = "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA.1a72xhrvhBxQYundaq2RNspjkXzmTWvRmtSyjqKdKss"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure Python (no library needed)
+
+
+def test_token_known_vector() -> None:
+    """The documented format, computed here by hand with hmac/hashlib, equals mint_token's output."""
+    payload = b"v1\nalice\nstaff,admins\nsess1\n4102444800"
+    by_hand = b64url(payload) + "." + b64url(hmac.new(b"s3cret", payload, hashlib.sha256).digest())
+    assert by_hand == VECTOR_TOKEN
+    assert mint_token("s3cret", **VECTOR) == VECTOR_TOKEN
+    assert mint_token(b"s3cret", **VECTOR) == VECTOR_TOKEN, "a bytes secret mints the same token"
+    assert "=" not in VECTOR_TOKEN
+
+
+def test_token_absent_fields_and_expiry_default() -> None:
+    """Absent user/session are empty strings; no groups an empty line; expires_in counts from now."""
+    payload = b"v1\n\n\n\n4102444800"
+    assert mint_token("k", expires_at=4102444800) == b64url(payload) + "." + b64url(hmac.new(b"k", payload, hashlib.sha256).digest())
+    before = int(time.time())
+    identity = verify_token(mint_token("k", user="u"), "k")
+    assert before + 3600 <= identity.expires_at <= int(time.time()) + 3600, f"default expiry {identity.expires_at}, expected now + 3600"
+    assert verify_token(mint_token("k", user="u", expires_in=60), "k").expires_at <= int(time.time()) + 60
+
+
+def test_token_verify_round_trip_and_errors() -> None:
+    identity = verify_token(VECTOR_TOKEN, "s3cret", now=4102444799)
+    assert (identity.user, identity.groups, identity.session_key, identity.expires_at) == ("alice", ("staff", "admins"), "sess1", 4102444800)
+    anonymous = verify_token(mint_token("k", session_key="only-session"), "k")
+    assert (anonymous.user, anonymous.groups, anonymous.session_key) == (None, (), "only-session")
+
+    cases = {
+        "signature": [
+            (VECTOR_TOKEN, "another secret"),
+            # payload changed (bob instead of alice), signature kept
+            (b64url(b"v1\nbob\nstaff,admins\nsess1\n4102444800") + "." + VECTOR_TOKEN.split(".")[1], "s3cret"),
+        ],
+        "malformed": [("", "s3cret"), ("no-dot-at-all", "s3cret"), ("a.b.c", "s3cret"), ("!!!.???", "s3cret"),
+                      # well signed but not a v1 payload
+                      (b64url(b"v2\na\n\n\n1") + "." + b64url(hmac.new(b"s3cret", b"v2\na\n\n\n1", hashlib.sha256).digest()), "s3cret")],
+    }
+    for reason, tokens in cases.items():
+        for token, secret in tokens:
+            with pytest.raises(InvalidToken) as info:
+                verify_token(token, secret)
+            assert info.value.reason == reason, f"verify_token({token!r}) failed for {info.value.reason!r}, expected {reason!r}"
+    with pytest.raises(InvalidToken) as info:
+        verify_token(VECTOR_TOKEN, "s3cret", now=4102444800)
+    assert info.value.reason == "expired" and "expired" in str(info.value)
+
+
+def test_token_rejects_unencodable_names() -> None:
+    for kwargs in (dict(user="a\nb"), dict(groups=["a,b"]), dict(groups=[""]), dict(session_key="x\ny")):
+        with pytest.raises(ValueError):
+            mint_token("k", **kwargs)
+    with pytest.raises(ValueError):
+        mint_token("", user="a")
+
+
+# ---------------------------------------------------------------------------------------------
+# Through libws4redis.so
+
+
+def test_native_token_mint_matches(library_path: Path) -> None:
+    """ws4r_token_mint (the server's own code) and the pure-Python minting give the same token."""
+    lib = native.load_library(library_path)
+    assert native.mint_token("s3cret", library=lib, **VECTOR) == VECTOR_TOKEN, "ws4r_token_mint differs on the known vector"
+    variants = [
+        dict(expires_at=1),
+        dict(user="ünïcødé ✓", expires_at=4102444800),
+        dict(groups=["g" * 300, "h"], session_key="s" * 500, expires_at=2000000000),  # longer than the first buffer
+        dict(user="u", groups=["only"], expires_at=-5),
+    ]
+    for kwargs in variants:
+        ours, theirs = mint_token(b"k\x00ey", **kwargs), native.mint_token(b"k\x00ey", library=lib, **kwargs)
+        assert ours == theirs, f"tokens differ for {kwargs} (secret with a NUL byte):\n python  {ours}\n library {theirs}"
+
+
+def test_publisher_publish_order_and_fetch(library_path: Path, redis_server: RedisServer, r: redis.Redis) -> None:
+    """Publisher.publish: channels in the original's order (broadcast, groups, users, sessions), SET
+    with EX; fetch: the stored value of the session, else user, else groups, else broadcast."""
+    channels = [b"pp:broadcast:f", b"pp:group:g1:f", b"pp:group:g2:f", b"pp:user:alice:f", b"pp:session:s1:f"]
+    sub = r.pubsub()
+    try:
+        sub.subscribe(*channels)
+        confirmed: set[bytes] = set()
+        wait_until(lambda: (m := sub.get_message(timeout=0.1)) and m["type"] == "subscribe" and confirmed.add(m["channel"]) is None
+                   and len(confirmed) == len(channels), 10, "SUBSCRIBE confirmations")
+        with native.Publisher(redis_server.url, "pp", library=library_path) as pub:
+            message = "ordered ✓ \x00 with a NUL"
+            receivers = pub.publish(message, "f", broadcast=True, users=["alice"], groups=["g1", "g2"], sessions=["s1"], expire=30)
+            assert receivers == len(channels), f"receivers {receivers}, expected {len(channels)} (one pubsub client per channel)"
+            got: list[bytes] = []
+            wait_until(lambda: (m := sub.get_message(timeout=0.1)) and got.append(m["channel"]) is None and len(got) == len(channels),
+                       10, f"{len(channels)} published messages")
+            assert got == channels, f"publish order {got}, expected {channels}"
+            for ch in channels:
+                assert r.get(ch) == message.encode(), f"{ch!r} holds {r.get(ch)!r}"
+                assert 0 < r.ttl(ch) <= 30, f"TTL of {ch!r} is {r.ttl(ch)}, expected in (0, 30]"
+
+            # fetch order: session, user, groups (in order), broadcast; a different value on each key.
+            for ch in channels:
+                r.set(ch, b"value of " + ch)
+            audience = dict(broadcast=True, users=["alice"], groups=["g1", "g2"], sessions=["s1"])
+            for ch in [b"pp:session:s1:f", b"pp:user:alice:f", b"pp:group:g1:f", b"pp:group:g2:f", b"pp:broadcast:f"]:
+                fetched = pub.fetch("f", **audience)
+                assert fetched == b"value of " + ch, f"fetch gave {fetched!r}, expected the value of {ch!r}"
+                r.delete(ch)
+            assert pub.fetch("f", **audience) is None, "fetch with nothing stored must give None"
+
+            big = bytes(range(256)) * 1000  # larger than the first fetch buffer
+            pub.publish(big, "big", broadcast=True, expire=30)
+            assert pub.fetch("big", broadcast=True) == big
+            assert pub.fetch("big", users=["nobody"]) is None, "an audience without broadcast must not read the broadcast key"
+            with pytest.raises(native.Ws4redisError):
+                pub.fetch("big")  # an audience naming no channel is an invalid argument
+
+            # expire 0: published, not stored.
+            assert pub.publish(b"x", "f", sessions=["s1"], expire=0) == 1
+            assert r.exists("pp:session:s1:f") == 0, "expire=0 must not store the message"
+    finally:
+        sub.close()
+
+
+def test_native_errors(library_path: Path) -> None:
+    """Failures become Ws4redisError with the library's explanation."""
+    with pytest.raises(native.Ws4redisError) as info:
+        native.Server("--no-such-setting", "1", library=library_path)
+    assert "no-such-setting" in str(info.value), f"the error does not name the unknown option: {info.value}"
+    with pytest.raises(native.Ws4redisError) as info:
+        native.Publisher("notascheme://what", library=library_path)
+    assert info.value.code != 0 and str(info.value)
