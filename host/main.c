@@ -47,9 +47,7 @@ static void usage(const ws4r_api *api) {
           "Routes: GET / (demo), GET /healthz, POST /publish?facility=F; every other path goes to the core\n"
           "(websockets under the URL prefix). The demo's publisher takes --redis-url and --prefix from the\n"
           "command line or WS4REDIS_REDIS_URL and WS4REDIS_PREFIX, not from a --config file.\n"
-          "\n"
-          "Settings of the core: --name VALUE or --name=VALUE, WS4REDIS_<NAME> in the environment, or\n"
-          "`name = value` lines in a file given with --config FILE.\n",
+          "Every other option goes to the core, whose own listener (its --listen) stays off.\n",
           stdout);
     if (api != NULL) {
         fputs("\n", stdout);
@@ -107,7 +105,7 @@ static void note_setting(struct options *options, const char *arg, const char *v
    Returns 0, or -1 on a usage error (printed). */
 static int parse_options(int argc, char **argv, struct options *options) {
     *options = (struct options){ .listen_host = "127.0.0.1", .listen_port = "8080" };
-    /* --redis=URL becomes two arguments. */
+    /* --redis=URL becomes two arguments, and "--listen=" comes last. */
     options->core_argv = calloc(2 * (size_t)argc + 1, sizeof *options->core_argv);
     if (options->core_argv == NULL) {
         fputs("ws4redis-host: out of memory\n", stderr);
@@ -148,6 +146,9 @@ static int parse_options(int argc, char **argv, struct options *options) {
             options->redis_url = value;
         }
     }
+    /* Last, so that it wins over WS4REDIS_LISTEN and --config: the core's own listener stays off,
+       connections arrive from MHD through server_adopt(). */
+    options->core_argv[options->core_argc++] = "--listen=";
     /* The core reads the environment under the command line. */
     if (options->redis_url == NULL)
         options->redis_url = getenv("WS4REDIS_REDIS_URL");
@@ -182,7 +183,6 @@ static const ws4r_api *load_api(const char *plugin_path, void **plugin) {
 /* Creates the core server from the forwarded options and the environment. Returns 0, 2 when the
    configuration is wrong (a usage error: the core's message names the option), 1 otherwise. */
 static int create_server(struct host *host, const struct options *options) {
-    /* listen stays unset: connections arrive from MHD through server_adopt(). */
     int status = host->api->server_create_with_args(NULL, options->core_argc, options->core_argv, &host->server);
     if (status == WS4R_OK)
         return 0;

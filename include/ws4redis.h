@@ -184,7 +184,7 @@ typedef struct ws4r_auth_request {
     const ws4r_header *cookies;     /* parsed from the Cookie headers */
     size_t cookie_count;
     const char *remote_address;     /* or NULL */
-    unsigned requested_flags;       /* WS4R_FLAG_* bits from the query */
+    unsigned requested_flags;       /* WS4R_FLAG_* bits from the query, within the server's allowed_flags */
 } ws4r_auth_request;
 
 /** The answer an authorization callback fills in through the ws4r_auth_result_* setters. */
@@ -207,7 +207,8 @@ int ws4r_auth_result_add_group(ws4r_auth_result *result, const char *group);
 int ws4r_auth_result_set_session(ws4r_auth_result *result, const char *session_key);
 /** Narrows the flags: requested flags outside `flags` are dropped silently. Default WS4R_FLAGS_ALL. */
 int ws4r_auth_result_set_allowed_flags(ws4r_auth_result *result, unsigned flags);
-/** Refuses the handshake with an HTTP status (4xx/5xx) and a reason sent as the body. */
+/** Refuses the handshake with an HTTP status (4xx/5xx) and a reason sent as the body; another status
+ *  still refuses it, with 500, and returns WS4R_EINVAL. */
 int ws4r_auth_result_deny(ws4r_auth_result *result, int status, const char *reason);
 
 /**
@@ -360,7 +361,8 @@ int ws4r_publisher_publish(ws4r_publisher *publisher, const ws4r_audience *audie
  * Reads the persisted message of an audience as the original's fetch_message: the first stored
  * value of, in order, its sessions, users, groups and broadcast channel. Copies up to `capacity`
  * bytes to `buffer`; *length gets the message's full length (0 and *found = 0 when none is stored).
- * Returns WS4R_OK, WS4R_ELIMIT when `capacity` was too small, WS4R_EINVAL or WS4R_EREDIS.
+ * Returns WS4R_OK, WS4R_ELIMIT when `capacity` was too small, WS4R_EREDIS, or WS4R_EINVAL (also when
+ * the audience names no channel).
  */
 int ws4r_publisher_fetch(ws4r_publisher *publisher, const ws4r_audience *audience, void *buffer, size_t capacity,
                          size_t *length, int *found);

@@ -69,7 +69,12 @@ public func cAuthResultSetAllowedFlags(_ pointer: OpaquePointer?, _ flags: UInt3
 
 @_cdecl("ws4r_auth_result_deny")
 public func cAuthResultDeny(_ pointer: OpaquePointer?, _ status: Int32, _ reason: UnsafePointer<CChar>?) -> Int32 {
-    guard let result = authResult(pointer), (400...599).contains(status) else { return WS4R_EINVAL }
+    guard let result = authResult(pointer) else { return WS4R_EINVAL }
+    // A denial must never turn into a grant, even with a status that is not an error.
+    guard (400...599).contains(status) else {
+        result.refusal = HandshakeRefusal(status: 500, body: "the authorization callback denied with an invalid status \(status)\n")
+        return WS4R_EINVAL
+    }
     result.refusal = HandshakeRefusal(status: Int(status), body: (optionalString(reason) ?? "denied") + "\n")
     return WS4R_OK
 }

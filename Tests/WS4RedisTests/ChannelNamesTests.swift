@@ -35,6 +35,12 @@ final class ChannelNamesTests: XCTestCase {
             try RedisEndpoint(url: "unix:///run/redis.sock?db=3&password=pw"),
             RedisEndpoint(address: .unixSocket(path: "/run/redis.sock"), database: 3, password: "pw")
         )
+        XCTAssertEqual(
+            try RedisEndpoint(url: "rediss://:pw@redis.example:6380/0?ssl_ca_certs=/etc/ca.pem"),
+            RedisEndpoint(address: .tcp(host: "redis.example", port: 6380), database: 0, password: "pw", tls: .init(caFile: "/etc/ca.pem"))
+        )
+        XCTAssertEqual(try RedisEndpoint(url: "rediss://h?ssl_cert_reqs=none").tls, .init(caFile: nil, verifyCertificate: false))
+        XCTAssertThrowsError(try RedisEndpoint(url: "rediss://h?ssl_cert_reqs=maybe"))
         XCTAssertThrowsError(try RedisEndpoint(url: "http://x"))
         XCTAssertThrowsError(try RedisEndpoint(url: "redis://host:99999"))
         XCTAssertEqual(try RedisEndpoint(url: "redis://h/0").loginCommands, [])

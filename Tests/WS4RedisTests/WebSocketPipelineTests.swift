@@ -26,7 +26,7 @@ final class WebSocketPipelineTests: XCTestCase {
         configuration.maxMessageSize = maxMessageSize
         configure(&configuration)
         multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, counters: counters, logger: logger)
-        redis = RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger)
+        redis = try RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger)
         hub = LoopHub(
             eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, settings: ConnectionSettings(configuration),
             multiplexer: multiplexer, redis: redis

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import pytest
 import redis
 
-from e2e_helpers import CORE_MODES, FIGURES, MODES, RedisServer, Server, free_port
+from e2e_helpers import FIGURES, MODES, RedisServer, Server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # The Python client package (clients/python/ws4redis), importable without installing it.
@@ -66,12 +66,6 @@ def _clean_redis(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture(params=CORE_MODES)
-def core_mode(request: pytest.FixtureRequest) -> str:
-    """standalone and host: for features the plugin mode shares with host (same binary, same settings)."""
     return request.param
 
 

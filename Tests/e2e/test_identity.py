@@ -105,10 +105,10 @@ def test_token_identities_get_their_messages(mode: str, server_factory: Callable
     run_async(body(), 60, "token identities")
 
 
-def test_token_refusals(core_mode: str, server_factory: Callable[..., Server]) -> None:
+def test_token_refusals(mode: str, server_factory: Callable[..., Server]) -> None:
     """Forged, tampered, expired and malformed tokens get 403 saying why (query and cookie); without a
     token, user/group/session flags get 403 naming them; anonymous broadcast and a good token pass."""
-    server = server_factory(core_mode, "--token-secret", SECRET)
+    server = server_factory(mode, "--token-secret", SECRET)
     now = int(time.time())
     good = mint_token(SECRET, user="alice", groups=["staff"], session_key="s1")
     payload, signature = good.split(".")
@@ -123,24 +123,24 @@ def test_token_refusals(core_mode: str, server_factory: Callable[..., Server]) -
         ("forged, in the cookie", "", {"Cookie": f"a=b; ws4redis_token={mint_token('x', user='alice')}"}, "signature"),
     ]
     for label, query, headers, reason in cases:
-        assert_refused(server.port, f"/ws/f?subscribe-user&{query}", 403, reason, headers=headers, what=f"{core_mode}, {label} token")
+        assert_refused(server.port, f"/ws/f?subscribe-user&{query}", 403, reason, headers=headers, what=f"{mode}, {label} token")
 
     # No token: anonymous; the identity flags are refused by name, broadcast is fine.
     assert_refused(server.port, "/ws/f?subscribe-broadcast&subscribe-user&publish-session", 403, ["subscribe-user", "publish-session"],
-                   what=f"{core_mode}, anonymous with identity flags")
+                   what=f"{mode}, anonymous with identity flags")
     for label, path, headers in [
         ("anonymous broadcast", "/ws/f?subscribe-broadcast&publish-broadcast", None),
         ("good token in the query", f"/ws/f?{USER_FLAGS}&ws4redis-token={good}", None),
         ("good token in the cookie", f"/ws/f?{USER_FLAGS}", {"Cookie": f"ws4redis_token={good}"}),
     ]:
         status, _, body = raw_handshake(server.port, path, headers)
-        assert status == 101, f"{core_mode}, {label}: handshake answered {status} {body[:200]!r}, expected 101"
+        assert status == 101, f"{mode}, {label}: handshake answered {status} {body[:200]!r}, expected 101"
 
 
-def test_allowed_flags_and_origins(core_mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+def test_allowed_flags_and_origins(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
     """--allowed-flags subscribe-broadcast,publish-session: a client asking publish-broadcast too is
     accepted, and its messages go to its session channel only; --allowed-origins: others get 403."""
-    server = server_factory(core_mode, "--token-secret", SECRET, "--allowed-flags", "subscribe-broadcast,publish-session",
+    server = server_factory(mode, "--token-secret", SECRET, "--allowed-flags", "subscribe-broadcast,publish-session",
                             "--allowed-origins", "http://good.example, https://also.example")
     token = mint_token(SECRET, session_key="s1")
 
@@ -162,9 +162,9 @@ def test_allowed_flags_and_origins(core_mode: str, server_factory: Callable[...,
 
     run_async(body(), 30, "allowed flags")
     assert_refused(server.port, "/ws/af?subscribe-broadcast", 403, (), headers={"Origin": "http://evil.example"},
-                   what=f"{core_mode}, Origin not in allowed_origins")
+                   what=f"{mode}, Origin not in allowed_origins")
     status, _, body = raw_handshake(server.port, "/ws/af?subscribe-broadcast", {"Origin": "https://also.example"})
-    assert status == 101, f"{core_mode}: a listed Origin got {status} {body[:200]!r}"
+    assert status == 101, f"{mode}: a listed Origin got {status} {body[:200]!r}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,6 +193,10 @@ def test_authorizer_callback(library_path: Path, redis_server: RedisServer, r: r
             raise native.Denied(418, "short and stout")
         if facility == "boom":
             raise RuntimeError("a bug in the app's callback")
+        if facility == "redirect":
+            raise native.Denied(302, "not an error status")
+        if facility == "anonymous":
+            return None
         who = request["headers"]["x-test-user"]
         return {"user": who, "groups": ["staff", "admins"], "session": f"sess-{who}",
                 "allowed_flags": {"subscribe-user", "subscribe-group", "subscribe-broadcast", "publish-broadcast"}}
@@ -234,6 +238,10 @@ def test_authorizer_callback(library_path: Path, redis_server: RedisServer, r: r
         await asyncio.to_thread(assert_refused, port, "/ws/teapot?subscribe-broadcast", 418, "short and stout", what="Denied(418)")
         await asyncio.to_thread(assert_refused, port, "/ws/boom?subscribe-broadcast", 500, (), what="callback raising RuntimeError")
         assert [type(e).__name__ for e in server.authorizer_errors] == ["RuntimeError"], f"authorizer errors {server.authorizer_errors}"
+        await asyncio.to_thread(assert_refused, port, "/ws/redirect?subscribe-broadcast", 500, "302", what="Denied(302): still refused")
+        # No identity from the callback: anonymous, so identity flags are refused by name.
+        await asyncio.to_thread(assert_refused, port, "/ws/anonymous?subscribe-broadcast&subscribe-group", 403, "subscribe-group",
+                                what="callback granting no identity, subscribe-group asked")
 
         # A valid token is the identity: the callback is not asked.
         asked = len(seen)
@@ -315,11 +323,11 @@ def auth_app() -> Iterator[AuthApp]:
         app.close()
 
 
-def test_auth_url(core_mode: str, server_factory: Callable[..., Server], auth_app: AuthApp, r: redis.Redis) -> None:
+def test_auth_url(mode: str, server_factory: Callable[..., Server], auth_app: AuthApp, r: redis.Redis) -> None:
     """--auth-url: the app gets Cookie, Authorization and X-Original-URI; 2xx grants the identity of the
     X-WS4Redis-* headers (X-WS4Redis-Allow narrows the flags); 401/403 deny; 500 → 502; slow → 504;
     answers are cached for --auth-cache ms per (cookie, authorization, uri)."""
-    server = server_factory(core_mode, "--auth-url", f"http://127.0.0.1:{auth_app.port}/auth/check", "--auth-timeout", "500",
+    server = server_factory(mode, "--auth-url", f"http://127.0.0.1:{auth_app.port}/auth/check", "--auth-timeout", "500",
                             "--auth-cache", "60000")
     flags = "subscribe-user&subscribe-group&subscribe-session&subscribe-broadcast"
     alice_headers = {"Cookie": "sessionid=alice; theme=dark", "Authorization": "Bearer tok-a"}
@@ -352,15 +360,15 @@ def test_auth_url(core_mode: str, server_factory: Callable[..., Server], auth_ap
 
     for sid, status in (("nobody", 401), ("banned", 403), ("broken", 502)):
         assert_refused(server.port, f"/ws/f?{flags}", status, (), headers={"Cookie": f"sessionid={sid}"},
-                       what=f"{core_mode}, app answering for {sid}")
+                       what=f"{mode}, app answering for {sid}")
     start = time.monotonic()
-    assert_refused(server.port, f"/ws/f?{flags}", 504, (), headers={"Cookie": "sessionid=slow"}, what=f"{core_mode}, app not answering")
+    assert_refused(server.port, f"/ws/f?{flags}", 504, (), headers={"Cookie": "sessionid=slow"}, what=f"{mode}, app not answering")
     took = time.monotonic() - start
     assert took < 4, f"the 504 took {took:.1f}s with --auth-timeout 500"
     auth_app.release.set()
 
 
-def test_auth_url_unreachable(core_mode: str, server_factory: Callable[..., Server]) -> None:
+def test_auth_url_unreachable(mode: str, server_factory: Callable[..., Server]) -> None:
     """--auth-url to a port nobody listens on: 503."""
-    server = server_factory(core_mode, "--auth-url", f"http://127.0.0.1:{free_port()}/auth")
-    assert_refused(server.port, "/ws/f?subscribe-user", 503, (), headers={"Cookie": "sessionid=x"}, what=f"{core_mode}, auth app down")
+    server = server_factory(mode, "--auth-url", f"http://127.0.0.1:{free_port()}/auth")
+    assert_refused(server.port, "/ws/f?subscribe-user", 503, (), headers={"Cookie": "sessionid=x"}, what=f"{mode}, auth app down")

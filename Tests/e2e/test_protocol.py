@@ -15,9 +15,9 @@ import redis
 from e2e_helpers import Server, close_all, open_client, raw_websocket, receive_n, receive_one, run_async, wait_until
 
 
-def test_persisted_message_once_per_connection_and_not_after_expiry(core_mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+def test_persisted_message_once_per_connection_and_not_after_expiry(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
     """A stored message reaches each new connection once, first; an expired one reaches nobody."""
-    server = server_factory(core_mode)
+    server = server_factory(mode)
     r.set("broadcast:p", "stored", ex=60)
     r.set("broadcast:q", "short-lived", px=300)
 
@@ -53,10 +53,10 @@ def test_persisted_message_once_per_connection_and_not_after_expiry(core_mode: s
     run_async(body(), 40, "persisted messages")
 
 
-def test_client_publishing(core_mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+def test_client_publishing(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
     """A client's data messages (text and binary, not empty) are published to its publish-* channels
     and stored with a TTL <= --expire; other subscribers get them, a Redis subscriber too."""
-    server = server_factory(core_mode, "--expire", "30")
+    server = server_factory(mode, "--expire", "30")
     sub = r.pubsub()
 
     async def body() -> None:
@@ -94,10 +94,10 @@ def test_client_publishing(core_mode: str, server_factory: Callable[..., Server]
         sub.close()
 
 
-def test_echo(core_mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+def test_echo(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
     """Without `echo` a client does not get back a message equal to the last one it sent (whoever
     publishes it); with `echo` it does."""
-    server = server_factory(core_mode)
+    server = server_factory(mode)
     both = "subscribe-broadcast&publish-broadcast"
 
     async def body() -> None:
@@ -129,11 +129,11 @@ def test_echo(core_mode: str, server_factory: Callable[..., Server], r: redis.Re
     run_async(body(), 30, "echo")
 
 
-def test_heartbeat(core_mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+def test_heartbeat(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
     """--heartbeat: an idle connection gets the string every --heartbeat-interval; a client frame equal
     to it is dropped (not published, not stored). --expire 0: client messages are not stored."""
     hb = "--heartbeat--"
-    server = server_factory(core_mode, "--heartbeat", hb, "--heartbeat-interval", "200", "--expire", "0")
+    server = server_factory(mode, "--heartbeat", hb, "--heartbeat-interval", "200", "--expire", "0")
     sub = r.pubsub()
 
     async def body() -> None:
@@ -193,10 +193,10 @@ def read_frames_until_closed(s: socket.socket, timeout: float) -> list[int]:
     raise AssertionError(f"the server did not close a client that never answers pings within {timeout}s (frames seen: {opcodes})")
 
 
-def test_ping_timeout_closes_dead_clients(core_mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+def test_ping_timeout_closes_dead_clients(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
     """--ping-interval 200: a client that never answers pings is closed and its subscription released;
     a client that answers (websockets does automatically) stays."""
-    server = server_factory(core_mode, "--ping-interval", "200")
+    server = server_factory(mode, "--ping-interval", "200")
 
     async def body() -> None:
         alive = await open_client(server.url("alive"))
@@ -219,12 +219,12 @@ def test_ping_timeout_closes_dead_clients(core_mode: str, server_factory: Callab
     run_async(body(), 40, "ping timeout")
 
 
-def test_settings_from_environment_and_config_file(core_mode: str, server_factory: Callable[..., Server], tmp_path: Path) -> None:
+def test_settings_from_environment_and_config_file(mode: str, server_factory: Callable[..., Server], tmp_path: Path) -> None:
     """WS4REDIS_<NAME> and `--config FILE` (`name = value`) configure a server; the file overrides the
     environment."""
     config = tmp_path / "ws4redis.conf"
     config.write_text("# ws4redis settings\nheartbeat = from-the-file\n\n")
-    server = server_factory(core_mode, "--config", str(config), env={"WS4REDIS_HEARTBEAT": "from-the-env", "WS4REDIS_HEARTBEAT_INTERVAL": "150"})
+    server = server_factory(mode, "--config", str(config), env={"WS4REDIS_HEARTBEAT": "from-the-env", "WS4REDIS_HEARTBEAT_INTERVAL": "150"})
 
     async def body() -> None:
         ws = await open_client(server.url("cfg"))

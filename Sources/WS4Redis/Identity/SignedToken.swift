@@ -1,7 +1,7 @@
 /// Identity tokens an app mints with a shared secret and a browser presents in the websocket URL
 /// or a cookie: `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`, where the payload
 /// is `v1`, user, comma-joined groups, session key and expiry (Unix seconds), one per line.
-/// `clients/python/ws4redis_token.py` mints the same bytes.
+/// `clients/python/ws4redis/token.py` mints the same bytes.
 public enum SignedToken {
     public struct Invalid: Error, CustomStringConvertible, Equatable {
         public let description: String

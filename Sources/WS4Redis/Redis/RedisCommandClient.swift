@@ -1,24 +1,27 @@
 import Logging
 import NIOCore
 
-/// The server's connection for commands (GET, PUBLISH, SET): pipelined, replies matched to requests
-/// in order. Confined to its event loop; `send` may be called from any loop.
+/// A connection for commands (GET, PUBLISH, SET): pipelined, replies matched to requests in order,
+/// reconnected by its link. Confined to its event loop; `send` may be called from any thread.
 final class RedisCommandClient {
     private let endpoint: RedisEndpoint
     private let logger: Logger
     private var link: RedisLink!
     private var channel: (any Channel)?
+    /// Logged in and answering.
+    private var ready = false
     private var pending = CircularBuffer<EventLoopPromise<RESPReply>>()
+    private var readinessWaiters: [EventLoopPromise<Void>] = []
 
     var eventLoop: any EventLoop { link.eventLoop }
 
-    init(endpoint: RedisEndpoint, eventLoop: any EventLoop, logger: Logger) {
+    init(endpoint: RedisEndpoint, eventLoop: any EventLoop, logger: Logger) throws {
         self.endpoint = endpoint
         self.logger = logger
-        link = RedisLink(
+        link = try RedisLink(
             endpoint: endpoint, eventLoop: eventLoop, logger: logger,
             handlers: { [unowned self] in [RESPReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), CommandReplyHandler(owner: self)] },
-            up: { [unowned self] in established($0) }, down: { [unowned self] _ in lost() }
+            up: { [unowned self] in established($0) }, down: { [unowned self] in lost($0) }
         )
     }
 
@@ -29,34 +32,58 @@ final class RedisCommandClient {
     /// Sends commands in one write; the replies come back in order. Fails at once while Redis is away.
     func send(_ commands: [[[UInt8]]]) -> EventLoopFuture<[RESPReply]> {
         eventLoop.flatSubmit { [self] in
-            guard let channel else { return eventLoop.makeFailedFuture(WS4RedisError.redis("Redis is not connected")) }
-            let replies = commands.map { command in
-                let promise = eventLoop.makePromise(of: RESPReply.self)
-                pending.append(promise)
-                channel.write(command, promise: nil)
-                return promise.futureResult
-            }
-            channel.flush()
-            return EventLoopFuture.whenAllSucceed(replies, on: eventLoop)
+            guard ready, let channel else { return eventLoop.makeFailedFuture(WS4RedisError.redis("Redis is not connected")) }
+            return write(commands, to: channel)
         }
+    }
+
+    /// Succeeds once the connection is ready, or fails with the reason of the next failed attempt.
+    func readiness() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit { [self] in
+            guard !ready else { return eventLoop.makeSucceededVoidFuture() }
+            let promise = eventLoop.makePromise(of: Void.self)
+            readinessWaiters.append(promise)
+            return promise.futureResult
+        }
+    }
+
+    private func write(_ commands: [[[UInt8]]], to channel: any Channel) -> EventLoopFuture<[RESPReply]> {
+        let replies = commands.map { command in
+            let promise = eventLoop.makePromise(of: RESPReply.self)
+            pending.append(promise)
+            channel.write(command, promise: nil)
+            return promise.futureResult
+        }
+        channel.flush()
+        return EventLoopFuture.whenAllSucceed(replies, on: eventLoop)
     }
 
     private func established(_ channel: any Channel) {
         self.channel = channel
-        guard !endpoint.loginCommands.isEmpty else { return link.healthy() }
-        send(endpoint.loginCommands.map { [[UInt8]](redisArguments: $0) }).whenComplete { [self] result in
+        write(endpoint.loginCommands.map { [[UInt8]](redisArguments: $0) }, to: channel).whenComplete { [self] result in
             if case .success(let replies) = result, let refusal = replies.first(where: \.isError) {
-                logger.error("Redis refused the command connection's login", metadata: ["reply": "\(refusal)"])
+                logger.error("Redis refused the login", metadata: ["reply": "\(refusal)"])
                 channel.close(promise: nil)
-            } else {
-                link.healthy()
+            } else if case .success = result {
+                becameReady()
             }
         }
     }
 
-    private func lost() {
+    private func becameReady() {
+        ready = true
+        link.healthy()
+        readinessWaiters.forEach { $0.succeed() }
+        readinessWaiters.removeAll()
+    }
+
+    private func lost(_ reason: String) {
         channel = nil
-        while let promise = pending.popFirst() { promise.fail(WS4RedisError.redis("Redis connection lost")) }
+        ready = false
+        let error = WS4RedisError.redis("Redis at \(endpoint.description) unavailable: \(reason)")
+        while let promise = pending.popFirst() { promise.fail(error) }
+        readinessWaiters.forEach { $0.fail(error) }
+        readinessWaiters.removeAll()
     }
 
     fileprivate func received(_ reply: RESPReply) {

@@ -6,31 +6,60 @@ public struct RedisEndpoint: Sendable, Equatable {
         case unixSocket(path: String)
     }
 
+    /// TLS to Redis (`rediss://`), with redis-py's query options `ssl_ca_certs` and `ssl_cert_reqs`.
+    public struct TLS: Sendable, Equatable {
+        /// PEM file of the CAs to trust; nil: the system's.
+        public var caFile: String?
+        /// false for `ssl_cert_reqs=none`: encrypted, but the server is not authenticated.
+        public var verifyCertificate: Bool
+
+        public init(caFile: String? = nil, verifyCertificate: Bool = true) {
+            self.caFile = caFile
+            self.verifyCertificate = verifyCertificate
+        }
+    }
+
     public var address: Address
     public var database: Int
     public var username: String?
     public var password: String?
+    public var tls: TLS?
 
     public static let defaultEndpoint = RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379), database: 0)
 
-    public init(address: Address, database: Int, username: String? = nil, password: String? = nil) {
+    public init(address: Address, database: Int, username: String? = nil, password: String? = nil, tls: TLS? = nil) {
         self.address = address
         self.database = database
         self.username = username
         self.password = password
+        self.tls = tls
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]` or `unix:///path[?db=N&password=P&username=U]`.
+    /// Parses `redis://[[user]:password@]host[:port][/db]`, the same with `rediss://` for TLS
+    /// (`?ssl_ca_certs=PATH&ssl_cert_reqs=required|none`), or `unix:///path[?db=N&password=P&username=U]`.
     public init(url: String) throws {
         if url.hasPrefix("unix://") {
             try self.init(unixURL: String(url.dropFirst("unix://".count)))
         } else if url.hasPrefix("redis://") {
             try self.init(tcpURL: String(url.dropFirst("redis://".count)))
         } else if url.hasPrefix("rediss://") {
-            throw WS4RedisError.configuration("Redis over TLS (rediss://) is not supported yet: \(url)")
+            try self.init(tcpURL: String(url.dropFirst("rediss://".count)))
+            let options = Self.parameters(url.drop { $0 != "?" }.dropFirst())
+            let verify = options["ssl_cert_reqs"] ?? "required"
+            guard ["required", "none", "optional"].contains(verify) else { throw WS4RedisError.configuration("ssl_cert_reqs must be required or none, got '\(verify)'") }
+            tls = TLS(caFile: options["ssl_ca_certs"], verifyCertificate: verify == "required")
         } else {
-            throw WS4RedisError.configuration("Redis URL must start with redis:// or unix://, got '\(url)'")
+            throw WS4RedisError.configuration("Redis URL must start with redis://, rediss:// or unix://, got '\(url)'")
         }
+    }
+
+    private static func parameters(_ query: Substring) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            parameters[String(parts[0])] = parts.count > 1 ? String(parts[1]).removingPercentEncoding(plusAsSpace: true) : ""
+        }
+        return parameters
     }
 
     private init(tcpURL rest: String) throws {
@@ -55,11 +84,7 @@ public struct RedisEndpoint: Sendable, Equatable {
     private init(unixURL rest: String) throws {
         let path = rest.prefix { $0 != "?" }
         guard path.hasPrefix("/") else { throw WS4RedisError.configuration("unix socket path must be absolute: unix://\(rest)") }
-        var parameters: [String: String] = [:]
-        for pair in rest.dropFirst(path.count + 1).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            parameters[String(parts[0])] = parts.count > 1 ? String(parts[1]).removingPercentEncoding(plusAsSpace: true) : ""
-        }
+        let parameters = Self.parameters(rest.dropFirst(path.count + 1))
         let database = try Self.database(Substring(parameters["db"] ?? ""))
         self.init(address: .unixSocket(path: String(path)), database: database, username: parameters["username"], password: parameters["password"])
     }
@@ -101,7 +126,7 @@ public struct RedisEndpoint: Sendable, Equatable {
 
     public var description: String {
         switch address {
-        case .tcp(let host, let port): "redis://\(host):\(port)/\(database)"
+        case .tcp(let host, let port): "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)"
         case .unixSocket(let path): "unix://\(path)?db=\(database)"
         }
     }

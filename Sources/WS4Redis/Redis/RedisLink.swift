@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Keeps one connection to Redis up: connects, hands the channel to its owner, and after any loss
 /// reconnects with capped exponential back-off and jitter. Confined to its event loop.
@@ -9,6 +10,7 @@ final class RedisLink {
     private let endpoint: RedisEndpoint
     private let logger: Logger
     private let makeHandlers: () -> [any ChannelHandler]
+    private let tls: NIOSSLContext?
     private let up: (any Channel) -> Void
     private let down: (String) -> Void
     private var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
@@ -20,7 +22,8 @@ final class RedisLink {
     init(
         endpoint: RedisEndpoint, eventLoop: any EventLoop, logger: Logger, handlers: @escaping () -> [any ChannelHandler],
         up: @escaping (any Channel) -> Void, down: @escaping (String) -> Void
-    ) {
+    ) throws {
+        tls = try endpoint.tls.map(Self.tlsContext)
         self.endpoint = endpoint
         self.eventLoop = eventLoop
         self.logger = logger
@@ -42,6 +45,17 @@ final class RedisLink {
         }.recover { _ in }
     }
 
+    private static func tlsContext(_ options: RedisEndpoint.TLS) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = options.caFile { configuration.trustRoots = .file(caFile) }
+        if !options.verifyCertificate { configuration.certificateVerification = .none }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw WS4RedisError.configuration("cannot set up TLS to Redis (ssl_ca_certs \(options.caFile ?? "system")): \(error)")
+        }
+    }
+
     /// The connection proved healthy (logged in, answering): the next loss starts from a short delay.
     func healthy() {
         backoff.reset()
@@ -52,8 +66,14 @@ final class RedisLink {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelInitializer { [makeHandlers] channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandlers(makeHandlers()) }
+            .channelInitializer { [makeHandlers, tls, endpoint] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls, case .tcp(let host, _) = endpoint.address {
+                        let hostname = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                    }
+                    try channel.pipeline.syncOperations.addHandlers(makeHandlers())
+                }
             }
         let connecting: EventLoopFuture<any Channel> =
             switch endpoint.address {

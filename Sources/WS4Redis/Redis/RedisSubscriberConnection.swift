@@ -10,12 +10,12 @@ final class RedisSubscriberConnection {
     private let logger: Logger
     private var link: RedisLink!
 
-    init(endpoint: RedisEndpoint, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) {
+    init(endpoint: RedisEndpoint, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
         self.endpoint = endpoint
         self.multiplexer = multiplexer
         self.counters = counters
         self.logger = logger
-        link = RedisLink(
+        link = try RedisLink(
             endpoint: endpoint, eventLoop: multiplexer.eventLoop, logger: logger,
             handlers: { [unowned self] in [PubSubReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), SubscriberEventHandler(owner: self)] },
             up: { [unowned self] in established($0) }, down: { [unowned self] in lost($0) }

@@ -76,14 +76,14 @@ public final class WS4RedisServer: @unchecked Sendable {
     private func makeRunning(group: MultiThreadedEventLoopGroup) throws -> Running {
         let loops = Array(group.makeIterator())
         let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, counters: counters, logger: logger)
-        let commands = RedisCommandClient(endpoint: configuration.redis, eventLoop: loops[0], logger: logger)
+        let commands = try RedisCommandClient(endpoint: configuration.redis, eventLoop: loops[0], logger: logger)
         let settings = ConnectionSettings(configuration)
         let hubs = loops.enumerated().map {
             LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, settings: settings, multiplexer: multiplexer, redis: commands)
         }
         multiplexer.attach(hubs)
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
-        let subscriber = RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
+        let subscriber = try RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
         do {
             let listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }

@@ -506,7 +506,9 @@ class Server:
         errors = self.authorizer_errors
 
         def deny(result: int, status: int, reason: str) -> None:
-            lib.ws4r_auth_result_deny(result, int(status), reason.encode("utf-8", errors="replace"))
+            text = reason.encode("utf-8", errors="replace")
+            if lib.ws4r_auth_result_deny(result, int(status), text) != WS4R_OK:  # not a 4xx/5xx: still a refusal
+                lib.ws4r_auth_result_deny(result, 500, b"authorizer denied with an invalid status %d: %s" % (int(status), text))
 
         def trampoline(_context: Any, request: Any, result: int) -> None:
             # Nothing may escape into C: every exception becomes a denial.
