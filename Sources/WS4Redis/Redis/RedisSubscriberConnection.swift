@@ -9,6 +9,8 @@ final class RedisSubscriberConnection {
     private let counters: ServerCounters
     private let logger: Logger
     private var link: RedisLink!
+    /// Set once Redis refused this connection: its further errors are echoes of the first.
+    private var refused = false
 
     init(endpoint: RedisEndpoint, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
         self.endpoint = endpoint
@@ -27,6 +29,7 @@ final class RedisSubscriberConnection {
     func stop() -> EventLoopFuture<Void> { link.stop() }
 
     private func established(_ channel: any Channel) {
+        refused = false
         for command in endpoint.loginCommands { channel.write([[UInt8]](redisArguments: command), promise: nil) }
         multiplexer.connected(channel)
         channel.writeAndFlush([[UInt8]](redisArguments: ["PING"]), promise: nil)
@@ -47,7 +50,8 @@ final class RedisSubscriberConnection {
             logger.info("Redis connected", metadata: ["redis": "\(endpoint.description)"])
         case .error(let message) where !counters.redisConnected.load(ordering: .relaxed):
             // Login or resubscription failed: drop the connection and retry with back-off.
-            logger.error("Redis refused the subscriber connection", metadata: ["error": "\(message)"])
+            if !refused { logger.error("Redis refused the subscriber connection", metadata: ["error": "\(message)"]) }
+            refused = true
             multiplexer.closeConnection()
             return
         default:
