@@ -14,7 +14,7 @@ HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
 
-.PHONY: all deps build stage install run test unit-test c-test e2e-test venv clean
+.PHONY: all deps build stage install run test unit-test c-test e2e-test venv docs clean
 
 all: build
 
@@ -75,6 +75,11 @@ e2e-test: stage venv
 
 ## test: the whole suite.
 test: deps unit-test c-test e2e-test
+
+## docs: regenerates docs/configuration.md's table from the settings definition.
+docs: $(BUILD_DIR)/ws4redis-cli
+	{ sed '/^| setting |/,$$d' docs/configuration.md; $(BUILD_DIR)/ws4redis-cli settings --markdown; } > docs/configuration.md.new
+	mv docs/configuration.md.new docs/configuration.md
 
 clean:
 	rm -rf .build $(STAGE) $(VENV)

@@ -136,6 +136,7 @@ typedef struct ws4r_stats {
     uint64_t client_messages_in;    /* data messages received from websocket clients */
     uint64_t slow_client_closes;    /* websockets closed because they stopped reading */
     uint32_t redis_connected;       /* 1 when the subscriber connection to Redis is up */
+    uint64_t messages_dropped;      /* messages replaced by newer ones for saturated clients (keep-newest policy) */
 } ws4r_stats;
 
 /** Sets stats->struct_size. Any thread. */

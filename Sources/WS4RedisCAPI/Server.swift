@@ -84,6 +84,7 @@ public func cServerStats(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<
     filled.client_messages_in = stats.clientMessagesIn
     filled.slow_client_closes = stats.slowClientCloses
     filled.redis_connected = stats.redisConnected ? 1 : 0
+    filled.messages_dropped = stats.messagesDropped
     withUnsafeBytes(of: &filled) { source in
         UnsafeMutableRawPointer(out).copyMemory(from: source.baseAddress!, byteCount: min(source.count, out.pointee.struct_size))
     }

@@ -261,4 +261,29 @@ final class WebSocketPipelineTests: XCTestCase {
         try channel.writeInbound(clientFrame(0x1, Array("hello".utf8)))
         XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
     }
+
+    func testSaturatedClientIsClosedByDefault() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
+        try confirmSubscriptions()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.run()
+        XCTAssertFalse(channel.isActive)
+        XCTAssertEqual(hub.counters.slowClientCloses.current, 1)
+    }
+
+    func testSaturatedClientKeepsOnlyTheNewestMessagePerChannelWithKeepNewest() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast) { $0.slowClientPolicy = .keepNewest }
+        try confirmSubscriptions()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        for text in ["1", "2", "3"] { hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame(text))]) }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(try readFrame()?.payload, Array("3".utf8))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
+        XCTAssertEqual(hub.counters.messagesDropped.current, 2)
+        XCTAssertTrue(channel.isActive)
+    }
 }

@@ -24,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     public var maxOutboundBytes: Int = 4 << 20
     /// Idle clients are pinged this often (milliseconds); proxies commonly cut idle streams at 60 s.
     public var pingIntervalMilliseconds: Int = 30_000
+    /// A connection must complete its HTTP request within this (slowloris); also the idle limit between requests.
+    public var handshakeTimeoutMilliseconds: Int = 10_000
+    /// What to do with a client whose outbound buffer is full.
+    public var slowClientPolicy: SlowClientPolicy = .close
     /// How long client-published messages stay stored (`WS4REDIS_EXPIRE`); 0 does not store them.
     public var expireSeconds: Int = 3600
     /// The magic heartbeat string (`WS4REDIS_HEARTBEAT`); nil turns heartbeats off, as in the original.
@@ -66,6 +70,14 @@ public struct ServerConfiguration: Sendable {
     }
 
     var effectiveIOThreads: Int { ioThreads > 0 ? ioThreads : System.coreCount }
+}
+
+/// What happens to a client that does not read fast enough (its outbound buffer reached max_outbound_bytes).
+public enum SlowClientPolicy: String, Sendable {
+    /// Drop the connection: the client reconnects and gets the stored messages.
+    case close
+    /// Keep the connection; while it is full, hold only the newest message per channel and send those once it drains.
+    case keepNewest = "keep-newest"
 }
 
 /// A `host:port` pair as given on a command line or in a config string.

@@ -30,6 +30,14 @@ extension Setting {
         .integer("max_frame_size", 1 << 20, "largest client frame in bytes, checked when its header arrives") { $0.maxFrameSize = $1 },
         .integer("max_connections", 0, "most concurrent websockets, further handshakes get 503; 0: unlimited") { $0.maxConnections = $1 },
         .integer("max_outbound_bytes", 4 << 20, "bytes queued towards one client before it counts as slow and is dropped") { $0.maxOutboundBytes = $1 },
+        .integer("handshake_timeout", 10_000, "ms a connection may take to send its HTTP request (slowloris); also the idle limit between requests") {
+            $0.handshakeTimeoutMilliseconds = $1
+        },
+        Setting(name: "slow_client_policy", defaultValue: "close", help: "for a client whose outbound buffer is full: close, or keep-newest (one message per channel)",
+                original: nil) {
+            guard let policy = SlowClientPolicy(rawValue: $1) else { throw WS4RedisError.configuration("slow_client_policy is close or keep-newest, got '\($1)'") }
+            $0.slowClientPolicy = policy
+        },
         .integer("ping_interval", 30_000, "ms between protocol pings to quiet clients; no pong by the next one closes them; 0: off") {
             $0.pingIntervalMilliseconds = $1
         },

@@ -103,7 +103,7 @@ final class LoopHub {
         var deliveries = 0
         for message in batch {
             guard let list = subscribers[message.channel] else { continue }
-            for connection in list.members where connection.enqueue(message.frame) {
+            for connection in list.members where connection.enqueue(message.frame, channel: message.channel) {
                 deliveries += 1
                 if !connection.needsFlush {
                     connection.needsFlush = true

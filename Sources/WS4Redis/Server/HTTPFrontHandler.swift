@@ -21,12 +21,40 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let requestDecoder: any RemovableChannelHandler
     private let responseEncoder: any RemovableChannelHandler
     private var state = State.idle
+    /// Drops connections that do not finish a request in time (slowloris) or idle between requests.
+    private var deadline: Scheduled<Void>?
 
     init(server: WS4RedisServer, hub: LoopHub, requestDecoder: any RemovableChannelHandler, responseEncoder: any RemovableChannelHandler) {
         self.server = server
         self.hub = hub
         self.requestDecoder = requestDecoder
         self.responseEncoder = responseEncoder
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        armDeadline(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    private func armDeadline(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let channel = context.channel
+        deadline = channel.eventLoop.scheduleTask(in: server.handshakeTimeout) { channel.close(promise: nil) }
+    }
+
+    /// Malformed HTTP or a header section over the decoder's limit: a clear status, then close.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard case .idle = state, let parserError = error as? HTTPParserError else { return context.close(promise: nil) }
+        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        state = .upgraded  // nothing more is read from this connection
+        var head = HTTPResponseHead(version: .http1_1, status: status, headers: ["Content-Type": "text/plain", "Connection": "close"])
+        head.headers.add(name: "Content-Length", value: "\(("malformed HTTP request: \(parserError)\n").utf8.count)")
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "malformed HTTP request: \(parserError)\n")))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -91,10 +119,12 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if head.headers["Connection"].contains("close") { done.whenComplete { _ in context.close(promise: nil) } }
+        armDeadline(context: context)
     }
 
     private func upgrade(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) {
         state = .upgraded
+        deadline?.cancel()
         var headers = HTTPHeaders()
         for (name, value) in handshake.responseHeaders { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)

@@ -20,13 +20,14 @@ final class ServerCounters: Sendable {
     let messagesOut = Counter()
     let clientMessagesIn = Counter()
     let slowClientCloses = Counter()
+    let messagesDropped = Counter()
     let redisConnected = Atomic<Bool>(false)
 
     var snapshot: ServerStats {
         ServerStats(
             connections: connections.current, connectionsTotal: connectionsTotal.current, subscriptions: subscriptions.current,
             channels: channels.current, messagesIn: messagesIn.current, messagesOut: messagesOut.current,
-            clientMessagesIn: clientMessagesIn.current, slowClientCloses: slowClientCloses.current,
+            clientMessagesIn: clientMessagesIn.current, slowClientCloses: slowClientCloses.current, messagesDropped: messagesDropped.current,
             redisConnected: redisConnected.load(ordering: .relaxed)
         )
     }
@@ -42,6 +43,8 @@ public struct ServerStats: Sendable, Equatable {
     public var messagesOut: UInt64
     public var clientMessagesIn: UInt64
     public var slowClientCloses: UInt64
+    /// Messages replaced by a newer one on the same channel for a saturated client (keep-newest policy).
+    public var messagesDropped: UInt64
     public var redisConnected: Bool
 
     /// The body of `/healthz`: degraded (still 200) while Redis is away.
@@ -50,7 +53,7 @@ public struct ServerStats: Sendable, Equatable {
             ("status", redisConnected ? "\"ok\"" : "\"degraded\""), ("redis_connected", "\(redisConnected)"),
             ("connections", "\(connections)"), ("connections_total", "\(connectionsTotal)"), ("subscriptions", "\(subscriptions)"),
             ("channels", "\(channels)"), ("messages_in", "\(messagesIn)"), ("messages_out", "\(messagesOut)"),
-            ("client_messages_in", "\(clientMessagesIn)"), ("slow_client_closes", "\(slowClientCloses)"),
+            ("client_messages_in", "\(clientMessagesIn)"), ("slow_client_closes", "\(slowClientCloses)"), ("messages_dropped", "\(messagesDropped)"),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
     }

@@ -188,6 +188,8 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
     }
 
+    var handshakeTimeout: TimeAmount { .milliseconds(Int64(configuration.handshakeTimeoutMilliseconds)) }
+
     private var atCapacity: Bool {
         configuration.maxConnections > 0 && counters.connections.current >= UInt64(configuration.maxConnections)
     }

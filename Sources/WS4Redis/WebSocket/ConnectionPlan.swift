@@ -32,6 +32,7 @@ struct ConnectionPlan: Sendable {
 struct ConnectionSettings: Sendable {
     var maxMessageSize: Int
     var maxOutboundBytes: Int
+    var slowClientPolicy: SlowClientPolicy
     var expireSeconds: Int
     /// The heartbeat string as raw bytes, to compare client messages with; nil when off.
     var heartbeat: [UInt8]?
@@ -41,6 +42,7 @@ struct ConnectionSettings: Sendable {
     init(_ configuration: ServerConfiguration) {
         maxMessageSize = configuration.maxMessageSize
         maxOutboundBytes = configuration.maxOutboundBytes
+        slowClientPolicy = configuration.slowClientPolicy
         expireSeconds = configuration.expireSeconds
         heartbeat = configuration.heartbeat.map { Array($0.utf8) }
     }

@@ -24,6 +24,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     var needsFlush = false
     /// Whether anything was sent since the last heartbeat tick.
     private var sentSinceHeartbeat = false
+    /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
+    private var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
 
     var channels: [String] { plan.subscriptions }
 
@@ -104,12 +106,23 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if !context.channel.isWritable, state.canSendData {
+        switch (context.channel.isWritable, hub.settings.slowClientPolicy) {
+        case (false, .close) where state.canSendData:
             // A close frame would queue behind the data the client does not read: drop the socket.
             hub.counters.slowClientCloses.add(1)
             hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.settings.maxOutboundBytes)"])
             _ = state.fail()
             context.close(promise: nil)
+        case (false, .keepNewest):
+            newestWhileSaturated = newestWhileSaturated ?? []
+        case (true, .keepNewest):
+            guard let held = newestWhileSaturated else { break }
+            newestWhileSaturated = nil
+            for (_, frame) in held where state.canSendData { context.write(wrapOutboundOut(frame), promise: nil) }
+            context.flush()
+            hub.counters.messagesOut.add(held.count)
+        case (_, .close):
+            break
         }
         context.fireChannelWritabilityChanged()
     }
@@ -164,15 +177,28 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     /// Queues a fan-out frame without flushing; false when it is not written (closed, held back for
     /// the persisted messages, or the client's own message coming back without `echo`).
-    func enqueue(_ frame: ByteBuffer) -> Bool {
+    func enqueue(_ frame: ByteBuffer, channel: String) -> Bool {
         guard let context, state.canSendData, !isOwnMessage(frame) else { return false }
         guard heldBack == nil else {
             heldBack!.append(frame)
             return false
         }
+        if newestWhileSaturated != nil {
+            keepNewest(frame, channel: channel)
+            return false
+        }
         sentSinceHeartbeat = true
         context.write(wrapOutboundOut(frame), promise: nil)
         return true
+    }
+
+    private func keepNewest(_ frame: ByteBuffer, channel: String) {
+        if let index = newestWhileSaturated!.firstIndex(where: { $0.channel == channel }) {
+            newestWhileSaturated![index].frame = frame
+            hub.counters.messagesDropped.add(1)
+        } else {
+            newestWhileSaturated!.append((channel, frame))
+        }
     }
 
     private func isOwnMessage(_ frame: ByteBuffer) -> Bool {
