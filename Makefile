@@ -9,7 +9,7 @@ MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd)
 MHD_LIBS = $(shell pkg-config --libs libmicrohttpd)
 VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
-APT_PACKAGES := libhiredis-dev libmicrohttpd-dev redis-server redis-tools pkg-config python3-venv procps
+APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server redis-tools pkg-config python3-venv procps
 HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
@@ -80,6 +80,15 @@ test: deps unit-test c-test e2e-test
 docs: $(BUILD_DIR)/ws4redis-cli
 	{ sed '/^| setting |/,$$d' docs/configuration.md; $(BUILD_DIR)/ws4redis-cli settings --markdown; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
+
+## autobahn: Autobahn|Testsuite against the echo endpoint of both servers, every group but deflate's
+## (reports in out/autobahn/full/); autobahn-quick leaves out group 9 (large messages) too.
+.PHONY: autobahn autobahn-quick
+autobahn: stage
+	WS4R_PREFIX=$(STAGE) python3 Tests/autobahn/run.py --profile full
+
+autobahn-quick: stage
+	WS4R_PREFIX=$(STAGE) python3 Tests/autobahn/run.py --profile quick
 
 clean:
 	rm -rf .build $(STAGE) $(VENV)

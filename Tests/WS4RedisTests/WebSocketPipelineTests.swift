@@ -17,7 +17,8 @@ final class WebSocketPipelineTests: XCTestCase {
     /// A connection on an EmbeddedChannel; its hub's Redis connections are never started, so the
     /// persisted-message lookup fails at once and live messages flow right away.
     func makeChannel(
-        endpoint: WebSocketEndpoint, flags: ChannelFlags = [], maxMessageSize: Int = 1 << 20, configure: (inout ServerConfiguration) -> Void = { _ in }
+        endpoint: WebSocketEndpoint, flags: ChannelFlags = [], maxMessageSize: Int = 1 << 20, deflate: DeflateParameters? = nil,
+        configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         channel = EmbeddedChannel()
         let counters = ServerCounters()
@@ -32,7 +33,7 @@ final class WebSocketPipelineTests: XCTestCase {
             multiplexer: multiplexer, redis: redis
         )
         multiplexer.attach([hub])
-        let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, responseHeaders: [], remoteAddress: nil)
+        let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, deflate: deflate, responseHeaders: [], remoteAddress: nil)
         let plan = ConnectionPlan(handshake, names: ChannelNames(keyPrefix: ""))
         try channel.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: plan, hub: hub, maxFrameSize: configuration.maxFrameSize))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -64,9 +65,9 @@ final class WebSocketPipelineTests: XCTestCase {
     }
 
     /// A client frame as RFC 6455 §5.2 lays it out, masked unless told otherwise.
-    func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, masked: Bool = true) -> ByteBuffer {
+    func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, masked: Bool = true, rsv1: Bool = false) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeInteger((fin ? 0x80 : 0) | opcode)
+        buffer.writeInteger((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode)
         let maskBit: UInt8 = masked ? 0x80 : 0
         switch payload.count {
         case ..<126: buffer.writeInteger(maskBit | UInt8(payload.count))
@@ -285,5 +286,35 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
         XCTAssertEqual(hub.counters.messagesDropped.current, 2)
         XCTAssertTrue(channel.isActive)
+    }
+
+    func testCompressedMessagesAreInflatedAndEchoedCompressed() throws {
+        let deflate = DeflateNegotiation.negotiate(offers: ["permessage-deflate; client_max_window_bits"])
+        try makeChannel(endpoint: .echo, deflate: deflate)
+        let text = String(repeating: "compress me please ", count: 20)
+        let compressed = Array(MessageDeflater().compress(ByteBuffer(string: text).readableBytesView, headroom: 0, allocator: ByteBufferAllocator()).readableBytesView)
+        try channel.writeInbound(clientFrame(0x1, Array(compressed.prefix(10)), fin: false, rsv1: true))
+        try channel.writeInbound(clientFrame(0x0, Array(compressed.dropFirst(10))))
+        var reply = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self))
+        XCTAssertEqual(reply.getInteger(at: reply.readerIndex, as: UInt8.self), 0xC1, "FIN, RSV1 (compressed), text")
+        let inflater = MessageInflater()
+        var payload = ByteBuffer()
+        reply.moveReaderIndex(forwardBy: FrameWriter.headerSize(payloadLength: reply.readableBytes - 2))
+        try inflater.inflate(reply, final: true, into: &payload, limit: 1 << 20)
+        XCTAssertEqual(String(buffer: payload), text)
+    }
+
+    func testRSV1WithoutNegotiationIsAProtocolError() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, [1, 2, 3], rsv1: true))
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+    }
+
+    func testADeflateBombStopsAtTheMessageLimit() throws {
+        try makeChannel(endpoint: .echo, maxMessageSize: 10_000, deflate: DeflateNegotiation.negotiate(offers: ["permessage-deflate"]))
+        let zeros = ByteBuffer(bytes: [UInt8](repeating: 0, count: 1_000_000))
+        let bomb = Array(MessageDeflater().compress(zeros.readableBytesView, headroom: 0, allocator: ByteBufferAllocator()).readableBytesView)
+        try channel.writeInbound(clientFrame(0x2, bomb, rsv1: true))
+        XCTAssertEqual(closeCode(try readFrame()), 1009)
     }
 }

@@ -24,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     public var maxOutboundBytes: Int = 4 << 20
     /// Idle clients are pinged this often (milliseconds); proxies commonly cut idle streams at 60 s.
     public var pingIntervalMilliseconds: Int = 30_000
+    /// permessage-deflate (RFC 7692) when the client offers it, as browsers do.
+    public var compression = true
+    /// Smaller messages go uncompressed: deflate's overhead outweighs the gain on short texts.
+    public var compressionThreshold = 128
     /// A connection must complete its HTTP request within this (slowloris); also the idle limit between requests.
     public var handshakeTimeoutMilliseconds: Int = 10_000
     /// What to do with a client whose outbound buffer is full.

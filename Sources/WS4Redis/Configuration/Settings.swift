@@ -38,6 +38,11 @@ extension Setting {
             guard let policy = SlowClientPolicy(rawValue: $1) else { throw WS4RedisError.configuration("slow_client_policy is close or keep-newest, got '\($1)'") }
             $0.slowClientPolicy = policy
         },
+        Setting(name: "compression", defaultValue: "on", help: "permessage-deflate when the client offers it: on or off", original: nil) {
+            guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("compression is on or off, got '\($1)'") }
+            $0.compression = $1 == "on"
+        },
+        .integer("compression_threshold", 128, "messages shorter than this many bytes are sent uncompressed") { $0.compressionThreshold = $1 },
         .integer("ping_interval", 30_000, "ms between protocol pings to quiet clients; no pong by the next one closes them; 0: off") {
             $0.pingIntervalMilliseconds = $1
         },

@@ -22,6 +22,8 @@ final class LoopHub {
     private var connections: [WebSocketConnectionHandler] = []
     private var subscribers: [String: SubscriberList] = [:]
     private var pendingFlush: [WebSocketConnectionHandler] = []
+    /// Compresses for this loop's clients; messages are compressed at most once per loop.
+    private let deflater = MessageDeflater()
 
     init(
         eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, settings: ConnectionSettings,
@@ -103,7 +105,10 @@ final class LoopHub {
         var deliveries = 0
         for message in batch {
             guard let list = subscribers[message.channel] else { continue }
-            for connection in list.members where connection.enqueue(message.frame, channel: message.channel) {
+            var compressed: ByteBuffer?
+            for connection in list.members {
+                let wire = connection.plan.takesCompressedFrames ? compressed ?? compress(message.frame, into: &compressed) : message.frame
+                guard connection.enqueue(message, as: wire) else { continue }
                 deliveries += 1
                 if !connection.needsFlush {
                     connection.needsFlush = true
@@ -114,6 +119,21 @@ final class LoopHub {
         for connection in pendingFlush { connection.flush() }
         pendingFlush.removeAll(keepingCapacity: true)
         counters.messagesOut.add(deliveries)
+    }
+
+    /// The compressed variant of a plain frame when it is worth compressing, else the frame itself.
+    func compressedFrame(_ frame: ByteBuffer) -> ByteBuffer {
+        let payload = FrameWriter.payload(of: frame)
+        guard payload.count >= settings.compressionThreshold else { return frame }
+        var compressed = deflater.compress(payload, headroom: FrameWriter.maxHeaderSize, allocator: ByteBufferAllocator())
+        FrameWriter.frameInPlace(&compressed, opcode: FrameWriter.opcode(of: frame), compressed: true)
+        return compressed
+    }
+
+    private func compress(_ frame: ByteBuffer, into cache: inout ByteBuffer?) -> ByteBuffer {
+        let compressed = compressedFrame(frame)
+        cache = compressed
+        return compressed
     }
 
     /// Starts the close handshake on every connection (server shutdown); completes when all are closed.

@@ -18,6 +18,7 @@ struct ValidUpgrade: Sendable {
     let endpoint: WebSocketEndpoint
     /// Requested and allowed by the server's policy.
     let flags: ChannelFlags
+    let deflate: DeflateParameters?
     let responseHeaders: [(name: String, value: String)]
 }
 
@@ -37,6 +38,8 @@ public struct AcceptedHandshake: Sendable {
     public let endpoint: WebSocketEndpoint
     public let flags: ChannelFlags
     public let identity: Identity
+    /// Present when permessage-deflate was negotiated.
+    public let deflate: DeflateParameters?
     public let responseHeaders: [(name: String, value: String)]
     public let remoteAddress: String?
 }

@@ -21,6 +21,11 @@ public struct HandshakeRequest: Sendable {
         headers.first { $0.name.lowercased() == name }?.value
     }
 
+    /// Every value of a header, names compared case-insensitively.
+    func headers(named name: String) -> [String] {
+        headers.filter { $0.name.lowercased() == name }.map(\.value)
+    }
+
     /// Whether a comma-separated header (Connection, Upgrade) lists `token`, case-insensitively.
     func headerLists(_ name: String, token: String) -> Bool {
         headers.contains { header in

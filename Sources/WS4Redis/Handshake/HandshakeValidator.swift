@@ -7,18 +7,20 @@ public struct HandshakeValidator: Sendable {
     public let echoPath: String?
     public let allowedFlags: ChannelFlags
     public let allowedOrigins: [String]
+    public let compression: Bool
 
-    public init(urlPrefix: String, echoPath: String?, allowedFlags: ChannelFlags = .all, allowedOrigins: [String] = []) {
+    public init(urlPrefix: String, echoPath: String?, allowedFlags: ChannelFlags = .all, allowedOrigins: [String] = [], compression: Bool = true) {
         self.urlPrefix = urlPrefix
         self.echoPath = echoPath
         self.allowedFlags = allowedFlags
         self.allowedOrigins = allowedOrigins
+        self.compression = compression
     }
 
     init(_ configuration: ServerConfiguration) {
         self.init(
             urlPrefix: configuration.urlPrefix, echoPath: configuration.echoPath, allowedFlags: configuration.allowedFlags,
-            allowedOrigins: configuration.allowedOrigins
+            allowedOrigins: configuration.allowedOrigins, compression: configuration.compression
         )
     }
 
@@ -34,7 +36,10 @@ public struct HandshakeValidator: Sendable {
             let key = try validateUpgrade(request)
             try checkOrigin(request)
             let flags = ChannelFlags(query: request.query.map { Substring($0) }).intersection(allowedFlags)
-            return .success(ValidUpgrade(request: request, endpoint: endpoint, flags: flags, responseHeaders: responseHeaders(key: key, request: request)))
+            let deflate = compression ? DeflateNegotiation.negotiate(offers: request.headers(named: "sec-websocket-extensions")) : nil
+            var headers = responseHeaders(key: key, request: request)
+            if let deflate { headers.append(("Sec-WebSocket-Extensions", deflate.responseValue)) }
+            return .success(ValidUpgrade(request: request, endpoint: endpoint, flags: flags, deflate: deflate, responseHeaders: headers))
         } catch let refusal as HandshakeRefusal {
             return .failure(refusal)
         } catch {
@@ -55,7 +60,8 @@ public struct HandshakeValidator: Sendable {
         if atCapacity { return .refused(HandshakeRefusal(status: 503, body: "the server is at its connection limit; try again later\n")) }
         return .accepted(
             AcceptedHandshake(
-                endpoint: upgrade.endpoint, flags: flags, identity: authorization.identity, responseHeaders: upgrade.responseHeaders,
+                endpoint: upgrade.endpoint, flags: flags, identity: authorization.identity, deflate: upgrade.deflate,
+                responseHeaders: upgrade.responseHeaders,
                 remoteAddress: upgrade.request.remoteAddress
             )
         )

@@ -7,10 +7,12 @@ struct ConnectionPlan: Sendable {
     let publications: [String]
     /// With the `echo` flag a client also receives what it published itself.
     let echo: Bool
+    let deflate: DeflateParameters?
 
     init(_ handshake: AcceptedHandshake, names: ChannelNames) {
         endpoint = handshake.endpoint
         echo = handshake.flags.contains(.echo)
+        deflate = handshake.deflate
         switch handshake.endpoint {
         case .facility(let facility):
             subscriptions = names.subscriptions(facility: facility, flags: handshake.flags, identity: handshake.identity)
@@ -20,12 +22,8 @@ struct ConnectionPlan: Sendable {
         }
     }
 
-    init(endpoint: WebSocketEndpoint, subscriptions: [String], publications: [String] = [], echo: Bool = false) {
-        self.endpoint = endpoint
-        self.subscriptions = subscriptions
-        self.publications = publications
-        self.echo = echo
-    }
+    /// Whether this client gets the shared compressed frames.
+    var takesCompressedFrames: Bool { deflate?.acceptsSharedFrames ?? false }
 }
 
 /// What the connections of a server share, besides their hub's bookkeeping.
@@ -34,6 +32,8 @@ struct ConnectionSettings: Sendable {
     var maxOutboundBytes: Int
     var slowClientPolicy: SlowClientPolicy
     var expireSeconds: Int
+    /// Messages at least this long are compressed for clients that negotiated permessage-deflate.
+    var compressionThreshold: Int
     /// The heartbeat string as raw bytes, to compare client messages with; nil when off.
     var heartbeat: [UInt8]?
     /// How long a close handshake may take before the socket is dropped.
@@ -44,6 +44,7 @@ struct ConnectionSettings: Sendable {
         maxOutboundBytes = configuration.maxOutboundBytes
         slowClientPolicy = configuration.slowClientPolicy
         expireSeconds = configuration.expireSeconds
+        compressionThreshold = configuration.compressionThreshold
         heartbeat = configuration.heartbeat.map { Array($0.utf8) }
     }
 }

@@ -16,9 +16,9 @@ enum FrameWriter {
     }
 
     /// A frame around `payload`, copying it.
-    static func frame(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func frame(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator, compressed: Bool = false) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: headerSize(payloadLength: payload.readableBytes) + payload.readableBytes)
-        writeHeader(into: &buffer, opcode: opcode, payloadLength: payload.readableBytes)
+        writeHeader(into: &buffer, opcode: opcode, payloadLength: payload.readableBytes, compressed: compressed)
         var payload = payload
         buffer.writeBuffer(&payload)
         return buffer
@@ -26,12 +26,12 @@ enum FrameWriter {
 
     /// Turns a payload that has at least `maxHeaderSize` bytes of headroom before its reader index
     /// into a frame without copying it.
-    static func frameInPlace(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode) {
+    static func frameInPlace(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode, compressed: Bool = false) {
         let length = buffer.readableBytes
         let start = buffer.readerIndex - headerSize(payloadLength: length)
         precondition(start >= 0, "payload without headroom for a frame header")
         var header = ByteBuffer()
-        writeHeader(into: &header, opcode: opcode, payloadLength: length)
+        writeHeader(into: &header, opcode: opcode, payloadLength: length, compressed: compressed)
         buffer.setBuffer(header, at: start)
         buffer.moveReaderIndex(to: start)
     }
@@ -55,8 +55,14 @@ enum FrameWriter {
         UTF8Validator.isValid(payload) ? .text : .binary
     }
 
-    private static func writeHeader(into buffer: inout ByteBuffer, opcode: WebSocketOpcode, payloadLength: Int) {
-        buffer.writeInteger(0x80 | UInt8(webSocketOpcode: opcode))
+    /// The opcode of a frame this writer made.
+    static func opcode(of frame: ByteBuffer) -> WebSocketOpcode {
+        WebSocketOpcode(encodedWebSocketOpcode: (frame.getInteger(at: frame.readerIndex, as: UInt8.self) ?? 0) & 0x0F) ?? .binary
+    }
+
+    /// RSV1 marks a compressed message (RFC 7692 §6).
+    private static func writeHeader(into buffer: inout ByteBuffer, opcode: WebSocketOpcode, payloadLength: Int, compressed: Bool = false) {
+        buffer.writeInteger(0x80 | (compressed ? 0x40 : 0) | UInt8(webSocketOpcode: opcode))
         switch payloadLength {
         case ..<126:
             buffer.writeInteger(UInt8(payloadLength))

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOWebSocket
 
-/// Turns client frames into messages and control events (RFC 6455 §5): checks masking, reserved
-/// bits and opcodes, reassembles fragments within the size limit and validates text as it arrives.
-/// A pure state machine: the connection handler carries out what it returns.
+/// Turns client frames into messages and control events (RFC 6455 §5, RFC 7692): checks masking,
+/// reserved bits and opcodes, reassembles fragments within the size limit, inflates compressed
+/// messages and validates text as it arrives. A state machine: the handler carries out what it returns.
 struct MessageAssembler {
     enum Event: Equatable {
         case message(WebSocketOpcode, ByteBuffer)
@@ -16,23 +16,39 @@ struct MessageAssembler {
         case none
     }
 
+    private struct Partial {
+        let opcode: WebSocketOpcode
+        let compressed: Bool
+        var buffer: ByteBuffer
+        var validator = UTF8Validator()
+    }
+
     private enum State {
         case idle
-        case assembling(opcode: WebSocketOpcode, buffer: ByteBuffer, validator: UTF8Validator)
+        case assembling(Partial)
     }
 
     private var state = State.idle
     let maxMessageSize: Int
+    /// Whether permessage-deflate was negotiated.
+    private let inflates: Bool
+    /// Created with the first compressed message: zlib's state costs kilobytes, most clients never compress.
+    private var inflater: MessageInflater?
 
-    init(maxMessageSize: Int) {
+    init(maxMessageSize: Int, inflates: Bool = false) {
         self.maxMessageSize = maxMessageSize
+        self.inflates = inflates
     }
 
     mutating func receive(_ frame: WebSocketFrame) -> Event {
         guard frame.maskKey != nil else { return .failure(.protocolError, "client frames must be masked") }
-        guard frame.reservedBits.isEmpty else { return .failure(.protocolError, "reserved bits set without a negotiated extension") }
+        guard frame.rsv2 == false, frame.rsv3 == false else { return .failure(.protocolError, "reserved bits set without a negotiated extension") }
+        let compressedStart = frame.rsv1 && (frame.opcode == .text || frame.opcode == .binary)
+        guard !frame.rsv1 || (compressedStart && inflates) else {
+            return .failure(.protocolError, "RSV1 set without permessage-deflate, or on a continuation or control frame")
+        }
         switch frame.opcode {
-        case .text, .binary: return startMessage(frame)
+        case .text, .binary: return startMessage(frame, compressed: compressedStart)
         case .continuation: return continueMessage(frame)
         case .ping: return frame.fin ? .ping(frame.unmaskedData) : .failure(.protocolError, "fragmented control frame")
         case .pong: return frame.fin ? .pong : .failure(.protocolError, "fragmented control frame")
@@ -41,39 +57,51 @@ struct MessageAssembler {
         }
     }
 
-    private mutating func startMessage(_ frame: WebSocketFrame) -> Event {
+    private mutating func startMessage(_ frame: WebSocketFrame, compressed: Bool) -> Event {
         guard case .idle = state else { return .failure(.protocolError, "new message before the previous one ended") }
-        guard frame.length <= maxMessageSize else { return .failure(.messageTooLarge, "message larger than \(maxMessageSize) bytes") }
-        let payload = frame.unmaskedData
-        var validator = UTF8Validator()
-        if frame.opcode == .text, !payload.withUnsafeReadableBytes({ validator.consume($0) }) {
-            return .failure(.dataInconsistentWithMessage, "text message is not valid UTF-8")
-        }
-        if frame.fin { return finish(opcode: frame.opcode, payload: payload, validator: validator) }
-        state = .assembling(opcode: frame.opcode, buffer: payload, validator: validator)
-        return .none
+        var partial = Partial(opcode: frame.opcode, compressed: compressed, buffer: ByteBuffer())
+        return absorb(frame, into: &partial)
     }
 
     private mutating func continueMessage(_ frame: WebSocketFrame) -> Event {
-        guard case .assembling(let opcode, var buffer, var validator) = state else {
-            return .failure(.protocolError, "continuation frame without a message to continue")
-        }
-        guard buffer.readableBytes + frame.length <= maxMessageSize else { return .failure(.messageTooLarge, "message larger than \(maxMessageSize) bytes") }
-        let payload = frame.unmaskedData
-        if opcode == .text, !payload.withUnsafeReadableBytes({ validator.consume($0) }) {
-            return .failure(.dataInconsistentWithMessage, "text message is not valid UTF-8")
-        }
+        guard case .assembling(var partial) = state else { return .failure(.protocolError, "continuation frame without a message to continue") }
         state = .idle  // releases the stored buffer so that appending does not copy it
-        buffer.writeImmutableBuffer(payload)
-        if frame.fin { return finish(opcode: opcode, payload: buffer, validator: validator) }
-        state = .assembling(opcode: opcode, buffer: buffer, validator: validator)
-        return .none
+        return absorb(frame, into: &partial)
     }
 
-    private mutating func finish(opcode: WebSocketOpcode, payload: ByteBuffer, validator: UTF8Validator) -> Event {
-        state = .idle
-        if opcode == .text, !validator.isAtBoundary { return .failure(.dataInconsistentWithMessage, "text message ends inside a UTF-8 sequence") }
-        return .message(opcode, payload)
+    /// Adds a fragment's payload (inflated when compressed), validating text as it grows.
+    private mutating func absorb(_ frame: WebSocketFrame, into partial: inout Partial) -> Event {
+        var start = partial.buffer.writerIndex
+        do {
+            if partial.compressed {
+                if inflater == nil { inflater = MessageInflater() }
+                try inflater!.inflate(frame.unmaskedData, final: frame.fin, into: &partial.buffer, limit: maxMessageSize)
+            } else {
+                guard partial.buffer.readableBytes + frame.length <= maxMessageSize else { throw RawDeflate.TooLarge() }
+                if partial.buffer.readableBytes == 0 {
+                    partial.buffer = frame.unmaskedData  // the common single-frame message: no copy
+                    start = partial.buffer.readerIndex
+                } else {
+                    partial.buffer.writeImmutableBuffer(frame.unmaskedData)
+                }
+            }
+        } catch is RawDeflate.TooLarge {
+            return .failure(.messageTooLarge, "message larger than \(maxMessageSize) bytes")
+        } catch {
+            return .failure(.dataInconsistentWithMessage, "\(error)")
+        }
+        if partial.opcode == .text {
+            let added = partial.buffer.getSlice(at: start, length: partial.buffer.writerIndex - start) ?? ByteBuffer()
+            guard added.withUnsafeReadableBytes({ partial.validator.consume($0) }) else {
+                return .failure(.dataInconsistentWithMessage, "text message is not valid UTF-8")
+            }
+        }
+        guard frame.fin else {
+            state = .assembling(partial)
+            return .none
+        }
+        if partial.opcode == .text, !partial.validator.isAtBoundary { return .failure(.dataInconsistentWithMessage, "text message ends inside a UTF-8 sequence") }
+        return .message(partial.opcode, partial.buffer)
     }
 
     /// RFC 6455 §5.5.1 and §7.4: an optional valid code, then an optional UTF-8 reason.

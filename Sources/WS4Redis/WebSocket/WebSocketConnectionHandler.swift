@@ -32,7 +32,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     init(plan: ConnectionPlan, hub: LoopHub) {
         self.plan = plan
         self.hub = hub
-        self.assembler = MessageAssembler(maxMessageSize: hub.settings.maxMessageSize)
+        self.assembler = MessageAssembler(maxMessageSize: hub.settings.maxMessageSize, inflates: plan.deflate != nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -67,7 +67,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         heldBack = nil
         guard state.canSendData else { return }
         for payload in persisted where payload.readableBytes > 0 {
-            context.write(wrapOutboundOut(FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)), promise: nil)
+            let frame = FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)
+            context.write(wrapOutboundOut(wire(frame)), promise: nil)
         }
         for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
         context.flush()
@@ -130,7 +131,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func received(opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
         switch plan.endpoint {
         case .echo:
-            send(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator), context: context)
+            send(wire(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator)), context: context)
         case .facility:
             guard payload.readableBytes > 0, !isHeartbeat(payload) else { return }
             hub.counters.clientMessagesIn.add(1)
@@ -175,10 +176,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     // MARK: called by the hub, on this connection's event loop
 
-    /// Queues a fan-out frame without flushing; false when it is not written (closed, held back for
-    /// the persisted messages, or the client's own message coming back without `echo`).
-    func enqueue(_ frame: ByteBuffer, channel: String) -> Bool {
-        guard let context, state.canSendData, !isOwnMessage(frame) else { return false }
+    /// A data frame as this client gets it: compressed when it negotiated permessage-deflate.
+    private func wire(_ frame: ByteBuffer) -> ByteBuffer {
+        plan.takesCompressedFrames ? hub.compressedFrame(frame) : frame
+    }
+
+    /// Queues a fan-out message (as `frame`: plain or compressed) without flushing; false when it is not
+    /// written (closed, held back for the persisted messages, or the client's own message without `echo`).
+    func enqueue(_ message: FanoutMessage, as frame: ByteBuffer) -> Bool {
+        let channel = message.channel
+        guard let context, state.canSendData, !isOwnMessage(message.frame) else { return false }
         guard heldBack == nil else {
             heldBack!.append(frame)
             return false
