@@ -66,6 +66,13 @@ final class HandshakeValidatorTests: XCTestCase {
         XCTAssertEqual(refusal(validator.decide(http10))?.status, 400)
     }
 
+    func testRepeatedKeyAndOversizedHeadersAreRefused() {
+        var twice = request()
+        twice.headers.append(("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA=="))
+        XCTAssertEqual(refusal(validator.decide(twice))?.status, 400)
+        XCTAssertEqual(refusal(validator.decide(request(replacing: ["Cookie": String(repeating: "c", count: 20_000)])))?.status, 431)
+    }
+
     func testPathOutsideThePrefixGets404() {
         XCTAssertEqual(refusal(validator.decide(request(path: "/other")))?.status, 404)
     }

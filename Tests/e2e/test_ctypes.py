@@ -52,6 +52,7 @@ class Stats(ctypes.Structure):
         ("client_messages_in", c_uint64),
         ("slow_client_closes", c_uint64),
         ("redis_connected", c_uint32),
+        ("messages_dropped", c_uint64),
     ]
 
 

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     public var compression = true
     /// Smaller messages go uncompressed: deflate's overhead outweighs the gain on short texts.
     public var compressionThreshold = 128
+    /// Request line and headers together; browsers send a few KiB, cookies included.
+    public var maxHeaderSize = 16_384
     /// A connection must complete its HTTP request within this (slowloris); also the idle limit between requests.
     public var handshakeTimeoutMilliseconds: Int = 10_000
     /// What to do with a client whose outbound buffer is full.

@@ -28,6 +28,7 @@ extension Setting {
         .integer("threads", 0, "event-loop threads; 0: one per core") { $0.ioThreads = $1 },
         .integer("max_message_size", 1 << 20, "largest client message in bytes; larger ones close with 1009 (the original's limit)") { $0.maxMessageSize = $1 },
         .integer("max_frame_size", 1 << 20, "largest client frame in bytes, checked when its header arrives") { $0.maxFrameSize = $1 },
+        .integer("max_header_size", 16_384, "bytes of request line and headers a handshake may have; more gets 431") { $0.maxHeaderSize = $1 },
         .integer("max_connections", 0, "most concurrent websockets, further handshakes get 503; 0: unlimited") { $0.maxConnections = $1 },
         .integer("max_outbound_bytes", 4 << 20, "bytes queued towards one client before it counts as slow and is dropped") { $0.maxOutboundBytes = $1 },
         .integer("handshake_timeout", 10_000, "ms a connection may take to send its HTTP request (slowloris); also the idle limit between requests") {

@@ -67,6 +67,7 @@ public struct HandshakeRefusal: Sendable, Error {
         case 405: "Method Not Allowed"
         case 401: "Unauthorized"
         case 426: "Upgrade Required"
+        case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 502: "Bad Gateway"
         case 503: "Service Unavailable"

@@ -8,19 +8,24 @@ public struct HandshakeValidator: Sendable {
     public let allowedFlags: ChannelFlags
     public let allowedOrigins: [String]
     public let compression: Bool
+    public let maxHeaderSize: Int
 
-    public init(urlPrefix: String, echoPath: String?, allowedFlags: ChannelFlags = .all, allowedOrigins: [String] = [], compression: Bool = true) {
+    public init(
+        urlPrefix: String, echoPath: String?, allowedFlags: ChannelFlags = .all, allowedOrigins: [String] = [], compression: Bool = true,
+        maxHeaderSize: Int = 16_384
+    ) {
         self.urlPrefix = urlPrefix
         self.echoPath = echoPath
         self.allowedFlags = allowedFlags
         self.allowedOrigins = allowedOrigins
         self.compression = compression
+        self.maxHeaderSize = maxHeaderSize
     }
 
     init(_ configuration: ServerConfiguration) {
         self.init(
             urlPrefix: configuration.urlPrefix, echoPath: configuration.echoPath, allowedFlags: configuration.allowedFlags,
-            allowedOrigins: configuration.allowedOrigins, compression: configuration.compression
+            allowedOrigins: configuration.allowedOrigins, compression: configuration.compression, maxHeaderSize: configuration.maxHeaderSize
         )
     }
 
@@ -87,6 +92,10 @@ public struct HandshakeValidator: Sendable {
     }
 
     private func validateUpgrade(_ request: HandshakeRequest) throws -> String {
+        let headerBytes = request.headers.reduce(request.path.utf8.count + (request.query?.utf8.count ?? 0)) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        guard headerBytes <= maxHeaderSize else {
+            throw HandshakeRefusal(status: 431, body: "the request's headers exceed \(maxHeaderSize) bytes\n")
+        }
         guard request.method == "GET" else { throw HandshakeRefusal(status: 400, body: "websocket handshakes use GET, not \(request.method)\n") }
         guard request.httpVersion == "HTTP/1.1" else { throw HandshakeRefusal(status: 400, body: "websocket handshakes need HTTP/1.1\n") }
         guard request.header("host") != nil else { throw HandshakeRefusal(status: 400, body: "missing Host header\n") }
@@ -97,8 +106,11 @@ public struct HandshakeValidator: Sendable {
         guard request.header("sec-websocket-version")?.trimmingWhitespace() == "13" else {
             throw HandshakeRefusal(status: 426, body: "unsupported websocket version; this server speaks version 13\n", headers: [("Sec-WebSocket-Version", "13")])
         }
-        guard let key = request.header("sec-websocket-key")?.trimmingWhitespace(), Base64.decodedLength(Substring(key)) == 16 else {
-            throw HandshakeRefusal(status: 400, body: "Sec-WebSocket-Key must be 16 bytes in base64\n")
+        // RFC 6455 §4.1: the key and the version must not appear more than once.
+        guard request.headers(named: "sec-websocket-key").count == 1, request.headers(named: "sec-websocket-version").count == 1,
+            let key = request.header("sec-websocket-key")?.trimmingWhitespace(), Base64.decodedLength(Substring(key)) == 16
+        else {
+            throw HandshakeRefusal(status: 400, body: "exactly one Sec-WebSocket-Key of 16 bytes in base64 is required\n")
         }
         return key
     }

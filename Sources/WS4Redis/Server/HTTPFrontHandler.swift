@@ -23,6 +23,8 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var state = State.idle
     /// Drops connections that do not finish a request in time (slowloris) or idle between requests.
     private var deadline: Scheduled<Void>?
+    /// A response to HEAD has headers only (RFC 9110 §9.3.2).
+    private var answeringHEAD = false
 
     init(server: WS4RedisServer, hub: LoopHub, requestDecoder: any RemovableChannelHandler, responseEncoder: any RemovableChannelHandler) {
         self.server = server
@@ -91,6 +93,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> State {
+        answeringHEAD = head.method == .HEAD
         let (path, query) = Self.split(head.uri)
         if path == "/healthz", head.method == .GET {
             return .responding(Self.responseHead(.ok, for: head, contentType: "application/json"), body: server.stats().healthJSON)
@@ -116,7 +119,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         var head = head
         head.headers.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        if !answeringHEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if head.headers["Connection"].contains("close") { done.whenComplete { _ in context.close(promise: nil) } }
         armDeadline(context: context)
