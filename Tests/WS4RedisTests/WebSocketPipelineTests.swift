@@ -317,4 +317,30 @@ final class WebSocketPipelineTests: XCTestCase {
         try channel.writeInbound(clientFrame(0x2, bomb, rsv1: true))
         XCTAssertEqual(closeCode(try readFrame()), 1009)
     }
+
+    func testInvalidTextFailsBeforeTheRestOfItsFrameArrives() throws {
+        try makeChannel(endpoint: .echo)
+        let frame = clientFrame(0x1, Array("valid start ".utf8) + [0xF4, 0x90] + Array(repeating: 0x61, count: 1000))
+        try channel.writeInbound(frame.getSlice(at: 0, length: 30)!)
+        XCTAssertEqual(closeCode(try readFrame()), 1007, "the frame is not complete yet, but the text is already invalid")
+    }
+
+    func testFrameLengthsAreCheckedAtTheHeader() throws {
+        try makeChannel(endpoint: .echo, maxMessageSize: 1000) { $0.maxFrameSize = 1000 }
+        var header = ByteBuffer(bytes: [0x82, 0xFF])
+        header.writeInteger(UInt64(1 << 40))
+        try channel.writeInbound(header)
+        XCTAssertEqual(closeCode(try readFrame()), 1009, "no payload needed to refuse it")
+        try makeChannel(endpoint: .echo)
+        var invalid = ByteBuffer(bytes: [0x82, 0xFF])
+        invalid.writeInteger(UInt64(1) << 63)
+        try channel.writeInbound(invalid)
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+    }
+
+    func testLongControlFrameIsAProtocolError() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x9, Array(repeating: 0x70, count: 126)))
+        XCTAssertEqual(closeCode(try readFrame()), 1002)
+    }
 }

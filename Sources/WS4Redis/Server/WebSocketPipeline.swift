@@ -1,11 +1,10 @@
 import NIOCore
-import NIOWebSocket
 
 /// The handlers of an established websocket, the same whether NIO accepted the socket or a host
-/// handed it over: the frame decoder (frame size checked at header time), then the connection.
+/// handed it over: the frame parser (frame size checked at header time), then the connection.
 enum WebSocketPipeline {
     static func handlers(for plan: ConnectionPlan, hub: LoopHub, maxFrameSize: Int) -> [any ChannelHandler] {
-        [ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)), WebSocketConnectionHandler(plan: plan, hub: hub)]
+        [ByteToMessageHandler(FrameParser(maxFrameSize: maxFrameSize)), WebSocketConnectionHandler(plan: plan, hub: hub)]
     }
 }
 

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOWebSocket
 
-/// Turns client frames into messages and control events (RFC 6455 §5, RFC 7692): checks masking,
-/// reserved bits and opcodes, reassembles fragments within the size limit, inflates compressed
-/// messages and validates text as it arrives. A state machine: the handler carries out what it returns.
+/// Turns client frame parts into messages and control events (RFC 6455 §5, RFC 7692): checks
+/// masking, reserved bits and opcodes, reassembles fragments within the size limit, inflates
+/// compressed messages and validates text as each chunk arrives, so that invalid text fails at the
+/// first bad byte. A state machine: the handler carries out what it returns.
 struct MessageAssembler {
     enum Event: Equatable {
         case message(WebSocketOpcode, ByteBuffer)
@@ -12,23 +13,27 @@ struct MessageAssembler {
         case close(WebSocketErrorCode?)
         /// A protocol violation: close the connection with this code.
         case failure(WebSocketErrorCode, String)
-        /// A fragment was absorbed; nothing to do yet.
+        /// A part was absorbed; nothing to do yet.
         case none
     }
 
+    /// The data message being assembled across frames.
     private struct Partial {
         let opcode: WebSocketOpcode
         let compressed: Bool
-        var buffer: ByteBuffer
+        var buffer = ByteBuffer()
         var validator = UTF8Validator()
     }
 
-    private enum State {
-        case idle
-        case assembling(Partial)
+    /// The frame being received.
+    private enum Frame {
+        case control(FrameHead, payload: ByteBuffer)
+        case data(fin: Bool)
     }
 
-    private var state = State.idle
+    private var partial: Partial?
+    private var frame: Frame?
+    private var failed = false
     let maxMessageSize: Int
     /// Whether permessage-deflate was negotiated.
     private let inflates: Bool
@@ -40,68 +45,115 @@ struct MessageAssembler {
         self.inflates = inflates
     }
 
-    mutating func receive(_ frame: WebSocketFrame) -> Event {
-        guard frame.maskKey != nil else { return .failure(.protocolError, "client frames must be masked") }
-        guard frame.rsv2 == false, frame.rsv3 == false else { return .failure(.protocolError, "reserved bits set without a negotiated extension") }
-        let compressedStart = frame.rsv1 && (frame.opcode == .text || frame.opcode == .binary)
-        guard !frame.rsv1 || (compressedStart && inflates) else {
+    mutating func receive(_ part: FramePart) -> Event {
+        guard !failed else { return .none }
+        let event: Event
+        switch part {
+        case .head(let head): event = begin(head)
+        case .payload(let chunk): event = absorb(chunk)
+        case .end: event = end()
+        }
+        if case .failure = event { failed = true }
+        return event
+    }
+
+    private mutating func begin(_ head: FrameHead) -> Event {
+        guard head.maskKey != nil else { return .failure(.protocolError, "client frames must be masked") }
+        guard !head.rsv2, !head.rsv3 else { return .failure(.protocolError, "reserved bits set without a negotiated extension") }
+        let startsMessage = head.opcode == .text || head.opcode == .binary
+        guard !head.rsv1 || (startsMessage && inflates) else {
             return .failure(.protocolError, "RSV1 set without permessage-deflate, or on a continuation or control frame")
         }
-        switch frame.opcode {
-        case .text, .binary: return startMessage(frame, compressed: compressedStart)
-        case .continuation: return continueMessage(frame)
-        case .ping: return frame.fin ? .ping(frame.unmaskedData) : .failure(.protocolError, "fragmented control frame")
-        case .pong: return frame.fin ? .pong : .failure(.protocolError, "fragmented control frame")
-        case .connectionClose: return frame.fin ? Self.closeEvent(payload: frame.unmaskedData) : .failure(.protocolError, "fragmented control frame")
-        default: return .failure(.protocolError, "reserved opcode")
+        switch head.opcode {
+        case .ping, .pong, .connectionClose:
+            guard head.fin else { return .failure(.protocolError, "fragmented control frame") }
+            guard head.length <= 125 else { return .failure(.protocolError, "control frame longer than 125 bytes") }
+            frame = .control(head, payload: ByteBuffer())
+        case .text, .binary:
+            guard partial == nil else { return .failure(.protocolError, "new message before the previous one ended") }
+            partial = Partial(opcode: head.opcode, compressed: head.rsv1)
+            frame = .data(fin: head.fin)
+            return checkSize(adding: head)
+        case .continuation:
+            guard partial != nil else { return .failure(.protocolError, "continuation frame without a message to continue") }
+            frame = .data(fin: head.fin)
+            return checkSize(adding: head)
+        default:
+            return .failure(.protocolError, "reserved opcode")
+        }
+        return .none
+    }
+
+    /// Uncompressed sizes are known from the head; compressed ones are checked as they inflate.
+    private func checkSize(adding head: FrameHead) -> Event {
+        guard let partial, !partial.compressed, partial.buffer.readableBytes + head.length > maxMessageSize else { return .none }
+        return .failure(.messageTooLarge, "message larger than \(maxMessageSize) bytes")
+    }
+
+    private mutating func absorb(_ chunk: ByteBuffer) -> Event {
+        switch frame {
+        case .control(let head, var payload):
+            frame = nil  // releases the stored buffer so that appending does not copy it
+            payload.writeImmutableBuffer(chunk)
+            frame = .control(head, payload: payload)
+            return .none
+        case .data:
+            return append(chunk, final: false)
+        case nil:
+            return .none
         }
     }
 
-    private mutating func startMessage(_ frame: WebSocketFrame, compressed: Bool) -> Event {
-        guard case .idle = state else { return .failure(.protocolError, "new message before the previous one ended") }
-        var partial = Partial(opcode: frame.opcode, compressed: compressed, buffer: ByteBuffer())
-        return absorb(frame, into: &partial)
+    private mutating func end() -> Event {
+        defer { frame = nil }
+        switch frame {
+        case .control(let head, let payload):
+            switch head.opcode {
+            case .ping: return .ping(payload)
+            case .pong: return .pong
+            default: return Self.closeEvent(payload: payload)
+            }
+        case .data(let fin):
+            guard fin else { return .none }
+            if partial?.compressed == true, case .failure(let code, let reason) = append(ByteBuffer(), final: true) { return .failure(code, reason) }
+            guard let message = partial else { return .none }
+            partial = nil
+            guard message.opcode != .text || message.validator.isAtBoundary else {
+                return .failure(.dataInconsistentWithMessage, "text message ends inside a UTF-8 sequence")
+            }
+            return .message(message.opcode, message.buffer)
+        case nil:
+            return .none
+        }
     }
 
-    private mutating func continueMessage(_ frame: WebSocketFrame) -> Event {
-        guard case .assembling(var partial) = state else { return .failure(.protocolError, "continuation frame without a message to continue") }
-        state = .idle  // releases the stored buffer so that appending does not copy it
-        return absorb(frame, into: &partial)
-    }
-
-    /// Adds a fragment's payload (inflated when compressed), validating text as it grows.
-    private mutating func absorb(_ frame: WebSocketFrame, into partial: inout Partial) -> Event {
-        var start = partial.buffer.writerIndex
+    /// Adds payload (inflated when compressed) to the message, validating the new text bytes.
+    private mutating func append(_ chunk: ByteBuffer, final: Bool) -> Event {
+        guard var message = partial else { return .none }
+        partial = nil  // releases the stored buffer so that appending does not copy it
+        defer { partial = message }
+        var start = message.buffer.writerIndex
         do {
-            if partial.compressed {
+            if message.compressed {
                 if inflater == nil { inflater = MessageInflater() }
-                try inflater!.inflate(frame.unmaskedData, final: frame.fin, into: &partial.buffer, limit: maxMessageSize)
+                try inflater!.inflate(chunk, final: final, into: &message.buffer, limit: maxMessageSize)
+            } else if message.buffer.readableBytes == 0 {
+                message.buffer = chunk  // the common single-chunk message: no copy
+                start = message.buffer.readerIndex
             } else {
-                guard partial.buffer.readableBytes + frame.length <= maxMessageSize else { throw RawDeflate.TooLarge() }
-                if partial.buffer.readableBytes == 0 {
-                    partial.buffer = frame.unmaskedData  // the common single-frame message: no copy
-                    start = partial.buffer.readerIndex
-                } else {
-                    partial.buffer.writeImmutableBuffer(frame.unmaskedData)
-                }
+                message.buffer.writeImmutableBuffer(chunk)
             }
         } catch is RawDeflate.TooLarge {
             return .failure(.messageTooLarge, "message larger than \(maxMessageSize) bytes")
         } catch {
             return .failure(.dataInconsistentWithMessage, "\(error)")
         }
-        if partial.opcode == .text {
-            let added = partial.buffer.getSlice(at: start, length: partial.buffer.writerIndex - start) ?? ByteBuffer()
-            guard added.withUnsafeReadableBytes({ partial.validator.consume($0) }) else {
-                return .failure(.dataInconsistentWithMessage, "text message is not valid UTF-8")
-            }
+        guard message.opcode == .text else { return .none }
+        let added = message.buffer.getSlice(at: start, length: message.buffer.writerIndex - start) ?? ByteBuffer()
+        guard added.withUnsafeReadableBytes({ message.validator.consume($0) }) else {
+            return .failure(.dataInconsistentWithMessage, "text message is not valid UTF-8")
         }
-        guard frame.fin else {
-            state = .assembling(partial)
-            return .none
-        }
-        if partial.opcode == .text, !partial.validator.isAtBoundary { return .failure(.dataInconsistentWithMessage, "text message ends inside a UTF-8 sequence") }
-        return .message(partial.opcode, partial.buffer)
+        return .none
     }
 
     /// RFC 6455 §5.5.1 and §7.4: an optional valid code, then an optional UTF-8 reason.

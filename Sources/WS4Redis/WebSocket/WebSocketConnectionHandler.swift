@@ -5,7 +5,7 @@ import NIOWebSocket
 /// One websocket after the handshake: carries out what the assembler and the state machine decide,
 /// takes fan-out frames from its event loop's hub, and publishes what its client sends.
 final class WebSocketConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = FramePart
     typealias OutboundOut = ByteBuffer
 
     let plan: ConnectionPlan
@@ -99,9 +99,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error as? NIOWebSocketError {
-        case .invalidFrameLength: fail(.messageTooLarge, reason: "frame larger than the limit", context: context)
-        case .fragmentedControlFrame, .multiByteControlFrameLength: fail(.protocolError, reason: "invalid control frame", context: context)
+        switch error as? FrameParseError {
+        case .tooLarge(let length): fail(.messageTooLarge, reason: "frame of \(length) bytes is larger than the limit", context: context)
+        case .invalidLength: fail(.protocolError, reason: "invalid 64-bit frame length", context: context)
         case nil: context.close(promise: nil)
         }
     }
