@@ -14,7 +14,7 @@ HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
 
-.PHONY: all deps build stage install run test unit-test c-test e2e-test venv docs clean
+.PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs clean
 
 all: build
 
@@ -33,7 +33,7 @@ $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 
 $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(BUILD_DIR)/libws4redis.so
 	$(CC) $(CFLAGS) -Iinclude -Iplugin $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
-	  -L$(BUILD_DIR) -lws4redis $(MHD_LIBS) -ldl -Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN'
+	  -L$(BUILD_DIR) -lws4redis $(MHD_LIBS) -ldl -pthread -Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN'
 
 build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli $(BUILD_DIR)/ws4redis-host
 
@@ -65,16 +65,25 @@ unit-test:
 	swift build --build-tests
 	swift test --skip-build
 
+## fuzz: the mutation fuzzer over the frame, handshake, flag, token and extension parsers (FUZZ_SECONDS, default 600).
+FUZZ_SECONDS ?= 600
+fuzz:
+	swift build --product ws4redis-fuzz
+	.build/debug/ws4redis-fuzz --seconds $(FUZZ_SECONDS)
+
+fuzz-quick:
+	$(MAKE) fuzz FUZZ_SECONDS=60
+
 c-test: stage
 	$(CC) $(CFLAGS) -I$(STAGE)/include -o $(STAGE)/capi-test Tests/capi/capi_test.c \
-	  $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs ws4redis) -lhiredis -Wl,-rpath,$(STAGE)/lib
+	  $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs ws4redis) -lhiredis -pthread -Wl,-rpath,$(STAGE)/lib
 	./scripts/with-redis.sh $(STAGE)/capi-test
 
 e2e-test: stage venv
 	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q Tests/e2e
 
 ## test: the whole suite.
-test: deps unit-test c-test e2e-test
+test: deps unit-test fuzz-quick c-test e2e-test
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli

@@ -51,6 +51,15 @@ let package = Package(
             path: "Sources/ws4redis",
             linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])]
         ),
+        .executableTarget(
+            name: "ws4redis-fuzz",
+            dependencies: [
+                "WS4Redis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "WS4RedisTests",
             dependencies: [

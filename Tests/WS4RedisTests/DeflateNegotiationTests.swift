@@ -23,6 +23,12 @@ final class DeflateNegotiationTests: XCTestCase {
         XCTAssertNil(DeflateNegotiation.negotiate(offers: ["x-webkit-deflate-frame"]))
     }
 
+    func testEmptyParametersAreInvalidNotFatal() {
+        // Found by ws4redis-fuzz: an empty parameter crashed the parser.
+        XCTAssertNil(DeflateNegotiation.negotiate(offers: ["permessage-deflate; ; client_max_window_bits"]))
+        XCTAssertNil(DeflateNegotiation.negotiate(offers: ["permessage-deflate;=;"]))
+    }
+
     func testDeflateRoundTripsAcrossMessagesWithContextTakeoverOnTheInflateSide() throws {
         let deflater = MessageDeflater()
         let inflater = MessageInflater()

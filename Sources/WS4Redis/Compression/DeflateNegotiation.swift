@@ -10,8 +10,8 @@ public struct DeflateParameters: Sendable, Equatable {
 /// Picks the first acceptable permessage-deflate offer. The server always answers with
 /// `server_no_context_takeover`: each message is compressed on its own, so one compressed frame
 /// serves every subscriber. Client messages are inflated with a full window, whatever the client uses.
-enum DeflateNegotiation {
-    static func negotiate(offers headerValues: [String]) -> DeflateParameters? {
+package enum DeflateNegotiation {
+    package static func negotiate(offers headerValues: [String]) -> DeflateParameters? {
         for offer in headerValues.flatMap({ $0.split(separator: ",") }) {
             let parts = offer.split(separator: ";").map { String($0).trimmingWhitespace() }
             guard parts.first?.lowercased() == "permessage-deflate", let accepted = accept(Array(parts.dropFirst())) else { continue }
@@ -27,7 +27,7 @@ enum DeflateNegotiation {
         var fullWindow = true
         for parameter in parameters {
             let pair = parameter.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
-            let name = pair[0].lowercased()
+            guard let name = pair.first?.lowercased() else { return nil }
             let value = pair.count > 1 ? pair[1].trimmingCharacters(of: "\"") : nil
             guard seen.insert(name).inserted else { return nil }
             switch (name, value) {

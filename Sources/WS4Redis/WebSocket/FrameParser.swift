@@ -2,7 +2,7 @@ import NIOCore
 import NIOWebSocket
 
 /// A frame's header (RFC 6455 §5.2).
-struct FrameHead: Equatable {
+package struct FrameHead: Equatable {
     var fin: Bool
     var rsv1: Bool
     var rsv2: Bool
@@ -15,14 +15,14 @@ struct FrameHead: Equatable {
 /// Pieces of a frame as they arrive: its head, its payload in chunks (unmasked) as the bytes come
 /// in, then its end. Streaming the payload lets text be validated, and refused, before a large
 /// frame has arrived in full.
-enum FramePart: Equatable {
+package enum FramePart: Equatable {
     case head(FrameHead)
     case payload(ByteBuffer)
     case end
 }
 
 /// A frame the parser refuses before reading its payload.
-enum FrameParseError: Error, Equatable {
+package enum FrameParseError: Error, Equatable {
     /// Longer than the configured maximum frame size: close with 1009.
     case tooLarge(Int)
     /// A 64-bit length with the most significant bit set: close with 1002.
@@ -31,8 +31,8 @@ enum FrameParseError: Error, Equatable {
 
 /// Parses client frames as a state machine over the bytes it has: header, extended length, mask,
 /// then payload chunks. The frame size limit is checked as soon as the length is known.
-struct FrameParser: ByteToMessageDecoder {
-    typealias InboundOut = FramePart
+package struct FrameParser: ByteToMessageDecoder {
+    package typealias InboundOut = FramePart
 
     private enum State {
         case header
@@ -42,11 +42,11 @@ struct FrameParser: ByteToMessageDecoder {
     private var state = State.header
     let maxFrameSize: Int
 
-    init(maxFrameSize: Int) {
+    package init(maxFrameSize: Int) {
         self.maxFrameSize = maxFrameSize
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         switch state {
         case .header:
             guard let head = try parseHead(&buffer) else { return .needMoreData }
@@ -73,7 +73,7 @@ struct FrameParser: ByteToMessageDecoder {
         }
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         .needMoreData
     }
 

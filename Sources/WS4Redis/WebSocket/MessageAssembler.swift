@@ -5,8 +5,8 @@ import NIOWebSocket
 /// masking, reserved bits and opcodes, reassembles fragments within the size limit, inflates
 /// compressed messages and validates text as each chunk arrives, so that invalid text fails at the
 /// first bad byte. A state machine: the handler carries out what it returns.
-struct MessageAssembler {
-    enum Event: Equatable {
+package struct MessageAssembler {
+    package enum Event: Equatable {
         case message(WebSocketOpcode, ByteBuffer)
         case ping(ByteBuffer)
         case pong
@@ -40,12 +40,12 @@ struct MessageAssembler {
     /// Created with the first compressed message: zlib's state costs kilobytes, most clients never compress.
     private var inflater: MessageInflater?
 
-    init(maxMessageSize: Int, inflates: Bool = false) {
+    package init(maxMessageSize: Int, inflates: Bool = false) {
         self.maxMessageSize = maxMessageSize
         self.inflates = inflates
     }
 
-    mutating func receive(_ part: FramePart) -> Event {
+    package mutating func receive(_ part: FramePart) -> Event {
         guard !failed else { return .none }
         let event: Event
         switch part {
