@@ -5,12 +5,26 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "ws4redis.h"
 
 struct MHD_Daemon;
 struct pending;
+struct arrival;
+
+/* The core's handshake_timeout for the connections MHD holds (deadline.c): a watcher thread shuts
+   down every connection that has not sent a complete request head within timeout_ms of its start
+   or of the end of its previous request. */
+struct deadlines {
+    uint32_t timeout_ms;          /* 0: off */
+    pthread_t watcher;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct arrival *arrivals;     /* every connection MHD holds */
+    bool running, stopping;
+};
 
 /* Everything a request handler needs. main() sets it up before the HTTP daemon starts and tears
    it down after the daemon stopped. In between MHD's thread is the only one that changes the
@@ -28,6 +42,7 @@ struct host {
     pthread_mutex_t lock;
     struct pending *suspended;    /* list of the waiting ones */
     bool stopping;                /* set by http_quiesce(): no more suspending */
+    struct deadlines deadlines;
 };
 
 /* Creates host->publisher unless it exists. On failure returns the status, with the reason in
@@ -45,6 +60,20 @@ struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address)
    still waiting for a handshake decision (they get 503) and makes later handshakes answer 503 at
    once. Decisions that arrive afterwards are dropped. Any thread but MHD's. */
 void http_quiesce(struct host *host);
+
+/* Starts the watcher (none when timeout_ms is 0); -1 with errno on failure. Before MHD starts. */
+int deadlines_start(struct deadlines *deadlines, uint32_t timeout_ms);
+/* Stops the watcher; after MHD stopped. Accepts one that never started. */
+void deadlines_stop(struct deadlines *deadlines);
+/* MHD's thread: a connection arrived (NULL when the watcher is off or memory ran out: then the
+   connection has no deadline), or went (accepts NULL). */
+struct arrival *deadline_add(struct deadlines *deadlines, int fd);
+void deadline_remove(struct deadlines *deadlines, struct arrival *arrival);
+/* MHD's thread: the request head is complete; the request is done (the next one's deadline runs);
+   the socket went to the core (no deadline ever again). All accept NULL. */
+void deadline_met(struct deadlines *deadlines, struct arrival *arrival);
+void deadline_restart(struct deadlines *deadlines, struct arrival *arrival);
+void deadline_hand_over(struct deadlines *deadlines, struct arrival *arrival);
 
 /* The demo chat page talking to websockets under `url_prefix`. Free it with free(); NULL when
    out of memory. */

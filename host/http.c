@@ -24,7 +24,8 @@ enum {
     /* MHD's default limit is FD_SETSIZE - 4. MHD holds a socket only until the handshake is done
        (see hand_over()), so this bounds concurrent plain HTTP requests, not websockets. */
     CONNECTION_LIMIT = 100000,
-    /* Idle plain HTTP connections (keep-alive, slow requests) are closed after this. */
+    /* Idle HTTP connections (e.g. a stalled POST body) are closed after this; a request head
+       must be complete within the core's handshake_timeout (deadline.c). */
     HTTP_TIMEOUT_SECONDS = 30,
     /* Largest POST /publish body: the core's default limit for a websocket message. */
     MAX_PUBLISH_BODY = 1 << 20,
@@ -58,12 +59,20 @@ struct request {
     struct pending *pending;     /* a handshake the core is deciding or decided */
     bool resumed;                /* the access handler ran again after `pending` was resumed */
     int check_status;            /* WS4R_OK, or why the core could not take the check */
+    bool head_complete;          /* the access handler ran: the handshake deadline is met */
+    bool nul_in_target;          /* a NUL byte in the target, or %00 in its path: refused with 400 */
     ws4r_handshake *handshake;   /* accepted, from the queued 101 until hand_over() takes it */
     bool receiving;              /* POST /publish: headers accepted, collecting the body */
     bool body_too_large;
     char *body;
     size_t body_length;
 };
+
+/* The deadline entry of the TCP connection (see deadline.c), or NULL. */
+static struct arrival *connection_arrival(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != NULL ? info->socket_context : NULL;
+}
 
 /* ---- Responses ---- */
 
@@ -295,11 +304,12 @@ static void adopt(struct host *host, ws4r_handshake *handshake, MHD_socket sock,
  */
 static void hand_over(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
-    (void)connection;
     struct host *host = cls;
     struct request *request = con_cls;
     ws4r_handshake *handshake = request->handshake;
     request->handshake = NULL;
+    /* The socket is the core's from now on: the watcher must never shut it down. */
+    deadline_hand_over(&host->deadlines, connection_arrival(connection));
     adopt(host, handshake, sock, extra_in, extra_in_size);
     /* After adopt(): extra_in lives in the connection's memory, which MHD frees after the close. */
     MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -490,12 +500,42 @@ static enum MHD_Result serve_handshake(struct host *host, struct MHD_Connection 
 
 /* ---- Request life cycle and routing ---- */
 
+/*
+ * Whether the raw request target `uri` holds a NUL byte. MHD (0.9.75) passes C strings, so the
+ * path and query would silently end at the NUL while MHD's own argument parser reads past it:
+ * two views of one request. The check leans on how 0.9.75 lays out the request line when it calls
+ * the URI log callback: the target, in place and unmodified, ended by a NUL where the space
+ * before the version was, then the version, which MHD has already checked to be "HTTP/d.d",
+ * then a NUL. So the string after the first NUL is exactly that version unless the target went on
+ * past a NUL of its own (every read stays within the NUL-terminated line). Other MHD versions
+ * are not checked.
+ */
+static bool has_nul(const char *uri) {
+#if MHD_VERSION == 0x00097500
+    const char *after = uri + strlen(uri) + 1;
+    return !(strncmp(after, "HTTP/", 5) == 0 && strlen(after) == 8);
+#else
+    (void)uri;
+    return false;
+#endif
+}
+
+/* Whether the path of the raw target has "%00", which MHD decodes to a NUL that ends the path
+   the handler gets (the query goes to the core undecoded). */
+static bool has_encoded_nul(const char *uri) {
+    const char *encoded = strstr(uri, "%00");
+    return encoded != NULL && (size_t)(encoded - uri) < strcspn(uri, "?");
+}
+
 static void *begin_request(void *cls, const char *uri, struct MHD_Connection *connection) {
     (void)cls;
     (void)connection;
     struct request *request = calloc(1, sizeof *request);
+    if (request == NULL)
+        return NULL;
+    request->nul_in_target = has_nul(uri) || has_encoded_nul(uri);
     const char *mark = strchr(uri, '?');
-    if (request != NULL && mark != NULL && (request->query = strdup(mark + 1)) == NULL) {
+    if (mark != NULL && (request->query = strdup(mark + 1)) == NULL) {
         free(request);
         return NULL;
     }
@@ -504,9 +544,10 @@ static void *begin_request(void *cls, const char *uri, struct MHD_Connection *co
 
 static void end_request(void *cls, struct MHD_Connection *connection, void **con_cls,
                         enum MHD_RequestTerminationCode reason) {
-    (void)connection;
     (void)reason;
     struct host *host = cls;
+    /* A kept-alive connection has handshake_timeout for its next request head. */
+    deadline_restart(&host->deadlines, connection_arrival(connection));
     struct request *request = *con_cls;
     if (request == NULL)
         return;
@@ -535,6 +576,12 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
     struct request *request = *con_cls;
     if (request == NULL) /* begin_request() ran out of memory */
         return MHD_NO;
+    if (!request->head_complete) {
+        request->head_complete = true;
+        deadline_met(&host->deadlines, connection_arrival(connection));
+    }
+    if (request->nul_in_target)
+        return reply(connection, MHD_HTTP_BAD_REQUEST, TEXT, "the request target holds a NUL byte (or %00 in its path)\n");
     /* The fixed routes first, so that even a URL prefix of "/" leaves them reachable. */
     if (strcmp(url, "/") == 0)
         return is_get(method) ? reply(connection, MHD_HTTP_OK, HTML, host->demo_page)
@@ -548,6 +595,19 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
     return serve_handshake(host, connection, request, url, method, version);
 }
 
+/* MHD_NotifyConnectionCallback: a TCP connection starts or ends (MHD closes its descriptor after). */
+static void track_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code) {
+    struct host *host = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info != NULL ? deadline_add(&host->deadlines, info->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        deadline_remove(&host->deadlines, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address) {
     /* MHD_ALLOW_SUSPEND_RESUME: handshakes wait suspended for the core's decision, and it brings
        the wake-up channel that MHD_resume_connection() and MHD_upgrade_action() need. */
@@ -558,6 +618,7 @@ struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address)
                             MHD_OPTION_SOCK_ADDR, address,
                             MHD_OPTION_URI_LOG_CALLBACK, begin_request, host,
                             MHD_OPTION_NOTIFY_COMPLETED, end_request, host,
+                            MHD_OPTION_NOTIFY_CONNECTION, track_connection, host,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_SECONDS,
                             MHD_OPTION_END);

@@ -17,6 +17,8 @@
 
 /* How long the core may take to close every websocket at shutdown. */
 #define STOP_TIMEOUT_MS 5000
+/* The core's default of handshake_timeout (ms). */
+#define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 
 struct options {
     char listen_host[256];       /* as given, e.g. "127.0.0.1" or "[::1]", for the listening line */
@@ -32,6 +34,7 @@ struct options {
     const char *redis_url;
     const char *key_prefix;
     const char *url_prefix;
+    const char *handshake_timeout;  /* ms, for the connections MHD holds */
 };
 
 static void usage(const ws4r_api *api) {
@@ -45,9 +48,11 @@ static void usage(const ws4r_api *api) {
           "  --help                 show this text\n"
           "\n"
           "Routes: GET / (demo), GET /healthz, POST /publish?facility=F; every other path goes to the core\n"
-          "(websockets under the URL prefix). The demo's publisher takes --redis-url and --prefix from the\n"
-          "command line or WS4REDIS_REDIS_URL and WS4REDIS_PREFIX, not from a --config file.\n"
-          "Every other option goes to the core, whose own listener (its --listen) stays off.\n",
+          "(websockets under the URL prefix).\n"
+          "Every other option goes to the core, whose own listener (its --listen) stays off. The host reads\n"
+          "a few of them too, from the command line or WS4REDIS_* but not from a --config file: --redis-url\n"
+          "and --prefix (the demo's publisher), --url-prefix (the demo page), --handshake-timeout (the\n"
+          "deadline of a request head on MHD's connections; 0: none).\n",
           stdout);
     if (api != NULL) {
         fputs("\n", stdout);
@@ -98,6 +103,8 @@ static void note_setting(struct options *options, const char *arg, const char *v
         options->key_prefix = value;
     else if (is_option(arg, "url_prefix", &ignored))
         options->url_prefix = value;
+    else if (is_option(arg, "handshake_timeout", &ignored))
+        options->handshake_timeout = value;
 }
 
 /* Takes out the host's options and forwards the rest. Every core setting takes a value, so an
@@ -158,6 +165,8 @@ static int parse_options(int argc, char **argv, struct options *options) {
         options->url_prefix = getenv("WS4REDIS_URL_PREFIX");
     if (options->url_prefix == NULL || options->url_prefix[0] == '\0')
         options->url_prefix = "/ws/";
+    if (options->handshake_timeout == NULL)
+        options->handshake_timeout = getenv("WS4REDIS_HANDSHAKE_TIMEOUT");
     return 0;
 }
 
@@ -285,6 +294,16 @@ static struct MHD_Daemon *start_http(struct host *host, const struct options *op
     return daemon;
 }
 
+/* The core's handshake_timeout in ms (the core has validated it by now): its default unless set. */
+static uint32_t handshake_timeout_ms(const struct options *options) {
+    const char *text = options->handshake_timeout;
+    char *end;
+    unsigned long value = text != NULL ? strtoul(text, &end, 10) : 0;
+    if (text == NULL || end == text || *end != '\0' || value > UINT32_MAX)
+        return DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    return (uint32_t)value;
+}
+
 /* Sets everything up once the server exists; prints why and returns -1 on failure (shut_down()
    cleans up either way). */
 static int start(struct host *host, const struct options *options, struct MHD_Daemon **daemon) {
@@ -295,6 +314,10 @@ static int start(struct host *host, const struct options *options, struct MHD_Da
     }
     if (start_server(host) != 0 || create_publisher(host) != 0)
         return -1;
+    if (deadlines_start(&host->deadlines, handshake_timeout_ms(options)) != 0) {
+        perror("ws4redis-host: cannot start the handshake deadline watcher");
+        return -1;
+    }
     *daemon = start_http(host, options);
     return *daemon != NULL ? 0 : -1;
 }
@@ -311,6 +334,7 @@ static void shut_down(struct host *host, struct MHD_Daemon *daemon, void *plugin
         http_quiesce(host);
         MHD_stop_daemon(daemon);
     }
+    deadlines_stop(&host->deadlines);
     if (host->api != NULL) {
         host->api->server_destroy(host->server);
         host->api->publisher_destroy(host->publisher);

@@ -165,7 +165,8 @@ int ws4r_server_create(const ws4r_config *config, ws4r_server **out);
 /**
  * Constructor, for programs with a command line: like ws4r_server_create() with `base` (NULL: the
  * defaults), then the environment (WS4REDIS_<NAME>), then `--config FILE` if among `argv`, then
- * `argv` itself (`--name value` or `--name=value`, names as ws4r_settings_help() lists them).
+ * `argv` itself (`--name value` or `--name=value`, names as ws4r_settings_help() lists them; options
+ * only, no program name: pass argc - 1, argv + 1 from main).
  * An unknown or malformed option fails with WS4R_ECONFIG naming it. Same handle rules as
  * ws4r_server_create().
  */
@@ -217,7 +218,8 @@ int ws4r_auth_result_deny(ws4r_auth_result *result, int status, const char *reas
  * parameter or cookie its `token_*` settings name, until `expires_at` (Unix seconds). `groups` may be
  * NULL when group_count is 0; user and session_key may be NULL. Writes a NUL-terminated token to
  * `out` when `capacity` suffices, else returns WS4R_ELIMIT; *length (may be NULL) gets the token's
- * length either way. Any thread.
+ * length either way. WS4R_EINVAL for an empty secret, a newline in a name, or a comma in (or an
+ * empty) group name. Any thread.
  */
 int ws4r_token_mint(const void *secret, size_t secret_len, const char *user, const char *const *groups, size_t group_count,
                     const char *session_key, int64_t expires_at, char *out, size_t capacity, size_t *length);
@@ -294,8 +296,11 @@ typedef void (*ws4r_handshake_fn)(void *context, ws4r_handshake *handshake);
 
 /**
  * Like ws4r_server_check_handshake() but never blocks (identity sources may take a while): `done`
- * is called exactly once with the handle, on a core thread or before this returns. Returns WS4R_OK
- * when `done` will be called, or WS4R_EINVAL/WS4R_ESTATE (then it will not).
+ * is called exactly once with the handle, on a core thread or before this returns; it must not
+ * block or call ws4r_server_stop(). `*request` is copied before this returns. A check still pending
+ * when the server stops may never call `done`: a host answers such requests itself (e.g. 503) before
+ * it shuts down. Returns WS4R_OK when `done` will be called (unless the server stops first), or
+ * WS4R_EINVAL/WS4R_ESTATE (then it will not).
  */
 int ws4r_server_check_handshake_async(ws4r_server *server, const ws4r_request *request, ws4r_handshake_fn done, void *context);
 
@@ -361,7 +366,8 @@ int ws4r_publisher_publish(ws4r_publisher *publisher, const ws4r_audience *audie
 /**
  * Reads the persisted message of an audience as the original's fetch_message: the first stored
  * value of, in order, its sessions, users, groups and broadcast channel. Copies up to `capacity`
- * bytes to `buffer`; *length gets the message's full length (0 and *found = 0 when none is stored).
+ * bytes to `buffer`; *length gets the message's full length and *found 1 (also with WS4R_ELIMIT);
+ * when none is stored, *length is 0 and *found 0.
  * Returns WS4R_OK, WS4R_ELIMIT when `capacity` was too small, WS4R_EREDIS, or WS4R_EINVAL (also when
  * the audience names no channel).
  */

@@ -31,7 +31,7 @@ extension Setting {
         .integer("max_header_size", 16_384, "bytes of request line and headers a handshake may have; more gets 431") { $0.maxHeaderSize = $1 },
         .integer("max_connections", 0, "most concurrent websockets, further handshakes get 503; 0: unlimited") { $0.maxConnections = $1 },
         .integer("max_outbound_bytes", 4 << 20, "bytes queued towards one client before it counts as slow and is dropped") { $0.maxOutboundBytes = $1 },
-        .integer("handshake_timeout", 10_000, "ms a connection may take to send its HTTP request (slowloris); also the idle limit between requests") {
+        .integer("handshake_timeout", 10_000, "ms a connection may take to send its HTTP request (slowloris); also the idle limit between requests; 0: off") {
             $0.handshakeTimeoutMilliseconds = $1
         },
         Setting(name: "slow_client_policy", defaultValue: "close", help: "for a client whose outbound buffer is full: close, or keep-newest (one message per channel)",

@@ -59,7 +59,7 @@ public struct HandshakeValidator: Sendable {
         if case .facility = upgrade.endpoint {
             let lacking = missingIdentity(for: flags, identity: authorization.identity)
             guard lacking.isEmpty else {
-                return .refused(HandshakeRefusal(status: 403, body: "\(lacking.joined(separator: ", ")) need an identity, and this connection has none\n"))
+                return .refused(HandshakeRefusal(status: 403, body: "flags that need an identity, and this connection has none: \(lacking.joined(separator: ", "))\n"))
             }
         }
         if atCapacity { return .refused(HandshakeRefusal(status: 503, body: "the server is at its connection limit; try again later\n")) }

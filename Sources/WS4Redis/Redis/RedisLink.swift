@@ -16,7 +16,7 @@ final class RedisLink {
     private var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
     private var channel: (any Channel)?
     private var reconnectTask: Scheduled<Void>?
-    private var stopped = false
+    private(set) var stopped = false
 
     /// `up` runs with each new channel (send the login commands there), `down` with the reason it went.
     init(

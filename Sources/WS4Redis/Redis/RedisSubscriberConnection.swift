@@ -37,7 +37,7 @@ final class RedisSubscriberConnection {
 
     private func lost(_ reason: String) {
         multiplexer.connectionLost()
-        if counters.redisConnected.exchange(false, ordering: .relaxed) {
+        if counters.redisConnected.exchange(false, ordering: .relaxed), !link.stopped {
             logger.error("Redis connection lost; reconnecting", metadata: ["reason": "\(reason)"])
         }
     }

@@ -43,6 +43,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func armDeadline(context: ChannelHandlerContext) {
         deadline?.cancel()
+        guard server.handshakeTimeout > .zero else { return }
         let channel = context.channel
         deadline = channel.eventLoop.scheduleTask(in: server.handshakeTimeout) { channel.close(promise: nil) }
     }
