@@ -14,7 +14,7 @@ HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
 
-.PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs clean
+.PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs soak clean
 
 all: build
 
@@ -98,6 +98,11 @@ autobahn: stage
 
 autobahn-quick: stage
 	WS4R_PREFIX=$(STAGE) python3 Tests/autobahn/run.py --profile quick
+
+SOAK_SECONDS ?= 300
+## soak: the long robustness runs (churn for SOAK_SECONDS per mode; 500 x 20,000 slow consumer).
+soak: stage venv
+	SOAK_SECONDS=$(SOAK_SECONDS) WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q -m soak -o faulthandler_timeout=0 Tests/e2e
 
 clean:
 	rm -rf .build $(STAGE) $(VENV)

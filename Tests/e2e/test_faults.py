@@ -177,3 +177,18 @@ def test_redis_unreachable_at_start(mode: str, server_factory: Callable[..., Ser
         run_async(body(), 60, "redis unreachable at start")
     finally:
         own.stop()
+
+
+@pytest.mark.parametrize("mode", ROBUST_MODES)
+def test_require_redis_fails_fast_with_a_clear_message(mode: str, prefix: Path) -> None:
+    """With require_redis on, a server whose Redis is unreachable exits at once, non-zero, saying why."""
+    import subprocess
+
+    from e2e_helpers import free_port
+
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    binary = [str(prefix / "bin" / "ws4redis"), "serve"] if mode == "standalone" else [str(prefix / "bin" / "ws4redis-host")]
+    done = subprocess.run(binary + ["--listen", f"127.0.0.1:{free_port()}", "--redis", redis_url, "--require-redis", "on"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0, f"started without Redis: {done}"
+    assert "require_redis" in done.stdout + done.stderr and "refused" in (done.stdout + done.stderr).lower(), done

@@ -2,6 +2,8 @@ import NIOCore
 
 /// Everything a server needs to know, with the defaults the C ABI's `ws4r_config_init` also reports.
 public struct ServerConfiguration: Sendable {
+    /// Off: a server starts without Redis, reports degraded and connects when Redis comes up.
+    public var requireRedis = false
     /// Where Redis is; `redis://127.0.0.1:6379/0` as the original's `WS4REDIS_CONNECTION` default.
     public var redis: RedisEndpoint = .defaultEndpoint
     /// Prefix of channels and keys (`WS4REDIS_PREFIX`); none by default, as in the original.

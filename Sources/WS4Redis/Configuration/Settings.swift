@@ -17,6 +17,11 @@ extension Setting {
     public static let all: [Setting] = [
         Setting(name: "redis_url", defaultValue: "redis://127.0.0.1:6379/0", help: "Redis: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&password=P]",
                 original: "WS4REDIS_CONNECTION") { $0.redis = try RedisEndpoint(url: $1) },
+        Setting(name: "require_redis", defaultValue: "off", help: "on: fail at start when Redis cannot be reached; off: start degraded and reconnect",
+                original: nil) {
+            guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("require_redis is on or off, got '\($1)'") }
+            $0.requireRedis = $1 == "on"
+        },
         Setting(name: "prefix", defaultValue: "", help: "prefix of every Redis channel and key, joined with ':'", original: "WS4REDIS_PREFIX") { $0.keyPrefix = $1 },
         Setting(name: "url_prefix", defaultValue: "/ws/", help: "URL prefix of websocket endpoints", original: "WEBSOCKET_URL") { $0.urlPrefix = $1 },
         Setting(name: "listen", defaultValue: "", help: "standalone listener host:port (hosts listen themselves)", original: nil) {

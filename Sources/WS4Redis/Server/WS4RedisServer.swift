@@ -85,17 +85,31 @@ public final class WS4RedisServer: @unchecked Sendable {
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
         let subscriber = try RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
+        var listener: (any Channel)?
         do {
-            let listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
             subscriber.start()
             commands.start()
+            if configuration.requireRedis { try requireRedis(commands) }
+            listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
             return Running(
                 group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, subscriber: subscriber, commands: commands,
                 authorizer: authorizer, listener: listener, timers: timers(for: hubs)
             )
         } catch {
+            try? listener?.close().wait()
+            try? subscriber.stop().wait()
+            try? commands.stop().wait()
             authorizer.shutdown()
             throw error
+        }
+    }
+
+    /// Fails the start when the first attempt to reach Redis fails (`require_redis`).
+    private func requireRedis(_ commands: RedisCommandClient) throws {
+        do {
+            try commands.readiness().wait()
+        } catch {
+            throw WS4RedisError.redis("\(error) (require_redis is on: not starting without Redis)")
         }
     }
 
