@@ -14,7 +14,7 @@ HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
 
-.PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs soak clean
+.PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs soak soak-ci clean
 
 all: build
 
@@ -83,21 +83,24 @@ e2e-test: stage venv
 	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q Tests/e2e
 
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test
+test: deps unit-test fuzz-quick c-test e2e-test soak-ci autobahn-quick
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli
 	{ sed '/^| setting |/,$$d' docs/configuration.md; $(BUILD_DIR)/ws4redis-cli settings --markdown; } > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
 
-## autobahn: Autobahn|Testsuite against the echo endpoint of both servers, every group but deflate's
-## (reports in out/autobahn/full/); autobahn-quick leaves out group 9 (large messages) too.
+## autobahn: Autobahn|Testsuite against the echo endpoint of both servers, every case (reports in
+## out/autobahn/full/); autobahn-quick (in make test) leaves out group 9 and the large deflate cases.
 .PHONY: autobahn autobahn-quick
 autobahn: stage
 	WS4R_PREFIX=$(STAGE) python3 Tests/autobahn/run.py --profile full
 
 autobahn-quick: stage
 	WS4R_PREFIX=$(STAGE) python3 Tests/autobahn/run.py --profile quick
+
+soak-ci:
+	$(MAKE) soak SOAK_SECONDS=60
 
 SOAK_SECONDS ?= 300
 ## soak: the long robustness runs (churn for SOAK_SECONDS per mode; 500 x 20,000 slow consumer).
