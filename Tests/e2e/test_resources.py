@@ -7,22 +7,10 @@ import asyncio
 import pytest
 
 from e2e_helpers import FIGURES, STOP_TIMEOUT, Server, close_all, open_clients, run_async, wait_until
+from robust_helpers import settled_fd_count
 
 N_IDLE = 200
 SLACK = 5  # fds the server may open for itself meanwhile (e.g. a transient /healthz connection)
-
-
-def settled_fd_count(server: Server) -> int:
-    """The fd count once two readings 50 ms apart agree (transient health-check sockets gone)."""
-    previous = [-1]
-
-    def stable() -> int | None:
-        now = server.fd_count()
-        same = now == previous[0]
-        previous[0] = now
-        return now if same else None
-
-    return wait_until(stable, 10, "a stable fd count", interval=0.05)
 
 
 def test_fds_per_connection(mode: str, server: Server) -> None:
