@@ -263,14 +263,29 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
     }
 
-    func testSaturatedClientIsClosedByDefault() throws {
+    func testSaturatedClientIsClosedByDefaultWhenMoreIsDue() throws {
         try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
         try confirmSubscriptions()
         channel.isWritable = false
         channel.pipeline.fireChannelWritabilityChanged()
         channel.embeddedEventLoop.run()
+        XCTAssertTrue(channel.isActive, "one large frame over the limit is not yet a slow client")
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("more"))])
+        channel.embeddedEventLoop.run()
         XCTAssertFalse(channel.isActive)
         XCTAssertEqual(hub.counters.slowClientCloses.current, 1)
+    }
+
+    func testClientThatDrainsIsNotSlow() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
+        try confirmSubscriptions()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("more"))])
+        XCTAssertEqual(try readFrame()?.payload, Array("more".utf8))
+        XCTAssertEqual(hub.counters.slowClientCloses.current, 0)
     }
 
     func testSaturatedClientKeepsOnlyTheNewestMessagePerChannelWithKeepNewest() throws {

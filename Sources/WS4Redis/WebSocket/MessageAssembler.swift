@@ -156,7 +156,7 @@ package struct MessageAssembler {
         return .none
     }
 
-    /// RFC 6455 §5.5.1 and §7.4: an optional valid code, then an optional UTF-8 reason.
+    /// RFC 6455 §5.5.1 and §7.4: an optional valid code (IANA's registry: 1012-1014 too), then an optional UTF-8 reason.
     static func closeEvent(payload: ByteBuffer) -> Event {
         var payload = payload
         guard payload.readableBytes != 1 else { return .failure(.protocolError, "close frame with a 1-byte payload") }
@@ -168,7 +168,7 @@ package struct MessageAssembler {
 
     private static func isValidCloseCode(_ code: UInt16) -> Bool {
         switch code {
-        case 1000...1003, 1007...1011, 3000...4999: true
+        case 1000...1003, 1007...1014, 3000...4999: true
         default: false
         }
     }

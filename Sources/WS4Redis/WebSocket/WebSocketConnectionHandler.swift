@@ -24,6 +24,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     var needsFlush = false
     /// Whether anything was sent since the last heartbeat tick.
     private var sentSinceHeartbeat = false
+    /// With the close policy: the outbound buffer is over max_outbound_bytes.
+    private var saturated = false
     /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
     private var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
 
@@ -108,12 +110,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         switch (context.channel.isWritable, hub.settings.slowClientPolicy) {
-        case (false, .close) where state.canSendData:
-            // A close frame would queue behind the data the client does not read: drop the socket.
-            hub.counters.slowClientCloses.add(1)
-            hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.settings.maxOutboundBytes)"])
-            _ = state.fail()
-            context.close(promise: nil)
+        case (false, .close):
+            // One large frame may cross the limit on its own: the client is slow only if more must be queued now.
+            saturated = true
+        case (true, .close):
+            saturated = false
         case (false, .keepNewest):
             newestWhileSaturated = newestWhileSaturated ?? []
         case (true, .keepNewest):
@@ -122,10 +123,18 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             for (_, frame) in held where state.canSendData { context.write(wrapOutboundOut(frame), promise: nil) }
             context.flush()
             hub.counters.messagesOut.add(held.count)
-        case (_, .close):
-            break
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The client did not read max_outbound_bytes and more is due: a close frame would queue behind
+    /// the data it does not read, so the socket is dropped (it reconnects and gets the stored messages).
+    private func dropSlowClient(_ context: ChannelHandlerContext) {
+        guard state.canSendData else { return }
+        hub.counters.slowClientCloses.add(1)
+        hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.settings.maxOutboundBytes)"])
+        _ = state.fail()
+        context.close(promise: nil)
     }
 
     private func received(opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
@@ -170,6 +179,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         guard state.canSendData else { return }
+        guard !saturated else { return dropSlowClient(context) }
         sentSinceHeartbeat = true
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
@@ -192,6 +202,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         }
         if newestWhileSaturated != nil {
             keepNewest(frame, channel: channel)
+            return false
+        }
+        if saturated {
+            dropSlowClient(context)
             return false
         }
         sentSinceHeartbeat = true
