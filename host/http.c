@@ -126,10 +126,10 @@ static enum MHD_Result serve_health(struct host *host, struct MHD_Connection *co
     snprintf(json, sizeof json,
              "{\"status\":\"%s\",\"redis_connected\":%s,\"connections\":%" PRIu64 ",\"connections_total\":%" PRIu64
              ",\"subscriptions\":%" PRIu64 ",\"channels\":%" PRIu64 ",\"messages_in\":%" PRIu64
-             ",\"messages_out\":%" PRIu64 ",\"client_messages_in\":%" PRIu64 ",\"slow_client_closes\":%" PRIu64 "}\n",
+             ",\"messages_out\":%" PRIu64 ",\"client_messages_in\":%" PRIu64 ",\"slow_client_closes\":%" PRIu64 ",\"messages_dropped\":%" PRIu64 "}\n",
              stats.redis_connected ? "ok" : "degraded", stats.redis_connected ? "true" : "false", stats.connections,
              stats.connections_total, stats.subscriptions, stats.channels, stats.messages_in, stats.messages_out,
-             stats.client_messages_in, stats.slow_client_closes);
+             stats.client_messages_in, stats.slow_client_closes, stats.messages_dropped);
     /* 200 even when degraded: the host serves, and the core reconnects to Redis by itself. */
     return reply(connection, MHD_HTTP_OK, JSON, json);
 }
