@@ -22,6 +22,7 @@ final class SettingsTests: XCTestCase {
         XCTAssertThrowsError(try SettingsLoader.settings(arguments: ["--prefix"], environment: [:]))
         XCTAssertThrowsError(try ServerConfiguration(settings: [("threads", "many")])) { XCTAssertTrue("\($0)".contains("threads")) }
         XCTAssertThrowsError(try ServerConfiguration(settings: [("allowed_flags", "subscribe-everything")]))
+        XCTAssertThrowsError(try ServerConfiguration(settings: [("heartbeat", "--hb--"), ("heartbeat_interval", "0")]).validated())
     }
 
     func testConfigFile() throws {

@@ -44,9 +44,6 @@ VENV = REPO / ".venv-autobahn"
 PYTHON2_VERSION = "2.7.18"
 VIRTUALENV_PIN = "virtualenv<20.22"  # the last releases that still create Python 2.7 envs
 
-# permessage-deflate is implemented: nothing is excluded as unimplemented any more. Kept as the
-# one place to name groups a server does not implement (their cases may then be UNIMPLEMENTED).
-DEFLATE_NOT_IMPLEMENTED_EXCLUSIONS: list[str] = []
 # Group 9 (limits and performance: messages of up to 16 MiB, whole or in frames from 64 bytes up)
 # takes half the run's time; the quick profile leaves it out.
 PERFORMANCE_CASES = ["9.*"]
@@ -214,29 +211,14 @@ def case_key(case_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in case_id.split("."))
 
 
-def matches(case_id: str, patterns: list[str]) -> bool:
-    """Whether a case id matches a pattern as wstest reads it: '*' is any text, and a pattern with
-    a '*' matches from the start of the id on, like re.match."""
-    for pattern in patterns:
-        if "*" in pattern:
-            if re.match(pattern.replace(".", r"\.").replace("*", ".*"), case_id):
-                return True
-        elif case_id == pattern:
-            return True
-    return False
-
-
 def outcome(result: dict) -> str:
     """The worse of a case's behavior and its closing behavior."""
     return max(result.get("behavior", "FAILED"), result.get("behaviorClose", "OK"), key=lambda b: SEVERITY.get(b, 4))
 
 
-def passes(case_id: str, result: dict, excluded: list[str]) -> bool:
-    """OK and INFORMATIONAL pass; UNIMPLEMENTED only for a case of an excluded deflate group."""
-    verdict = outcome(result)
-    if verdict == "UNIMPLEMENTED":
-        return matches(case_id, [p for p in DEFLATE_NOT_IMPLEMENTED_EXCLUSIONS if p in excluded])
-    return verdict in ("OK", "INFORMATIONAL")
+def passes(result: dict) -> bool:
+    """OK and INFORMATIONAL pass; NON-STRICT, UNIMPLEMENTED and FAILED do not."""
+    return outcome(result) in ("OK", "INFORMATIONAL")
 
 
 def counts_of(results: dict) -> dict[str, int]:
@@ -251,7 +233,7 @@ def case_line(case_id: str, result: dict) -> str:
             f"remoteCloseCode={result.get('remoteCloseCode')} {result.get('duration')} ms ({result.get('reportfile')})")
 
 
-def summarize(index: dict, agents: list[str], excluded: list[str], expected: int | None, durations: dict[str, float], dead: list[str]) -> bool:
+def summarize(index: dict, agents: list[str], expected: int | None, durations: dict[str, float], dead: list[str]) -> bool:
     """Prints the table and the cases that need a look; whether the run passes."""
     passed = not dead
     total_passed = total_failed = 0
@@ -267,7 +249,7 @@ def summarize(index: dict, agents: list[str], excluded: list[str], expected: int
         if not results or (expected is not None and len(results) != expected):
             print(f"\n{agent}: {len(results)} results for {expected} cases")
             passed = False
-        bad = [case_id for case_id in sorted(results, key=case_key) if not passes(case_id, results[case_id], excluded)]
+        bad = [case_id for case_id in sorted(results, key=case_key) if not passes(results[case_id])]
         total_failed += len(bad)
         total_passed += len(results) - len(bad)
         if bad:
@@ -339,8 +321,6 @@ def main() -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--cases", nargs="+", help="case patterns to run instead of the profile's (its exclusions still apply)")
     parser.add_argument("--agent", choices=["standalone", "host"], action="append", help="test only this server (repeatable)")
-    parser.add_argument("--include-deflate", action="store_true",
-                        help="run the groups of DEFLATE_NOT_IMPLEMENTED_EXCLUSIONS too (now empty: no effect)")
     parser.add_argument("--server-defaults", action="store_true",
                         help="run the servers with their default limits instead of SERVER_SETTINGS (group 9 then meets them)")
     parser.add_argument("--out", type=Path, help="report directory (default: out/autobahn/<profile>, or out/autobahn/cases with --cases)")
@@ -399,7 +379,7 @@ def main() -> int:
             "outdir": str(outdir / "reports"),
             "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{port}/echo"} for agent, port, _, _ in servers],
             "cases": args.cases or profile["cases"],
-            "exclude-cases": [p for p in profile["exclude"] if not (args.include_deflate and p in DEFLATE_NOT_IMPLEMENTED_EXCLUSIONS)],
+            "exclude-cases": profile["exclude"],
             "exclude-agent-cases": {},
         }
         spec_path = outdir / "fuzzingclient.json"
@@ -426,7 +406,7 @@ def main() -> int:
         agents = [agent for agent, _, _, _ in servers]
         durations = agent_durations(index, outdir / "reports")
         announced = re.search(r"will run (\d+) test cases", wstest_log.read_text(errors="replace"))
-        passed = summarize(index, agents, spec["exclude-cases"], int(announced.group(1)) if announced else None, durations, dead)
+        passed = summarize(index, agents, int(announced.group(1)) if announced else None, durations, dead)
         (outdir / "summary.json").write_text(json.dumps({
             "profile": args.profile, "spec": spec, "seconds": round(elapsed, 1),
             "agents": {a: {"seconds": round(durations.get(a, 0), 1), "counts": counts_of(index.get(a, {}))} for a in agents},

@@ -17,57 +17,8 @@ from e2e_helpers import free_port, open_client, receive_one, run_async, wait_unt
 WS4R_OK, WS4R_EINVAL, WS4R_ECONFIG, WS4R_ESTATE, WS4R_EREDIS = 0, 1, 2, 4, 6
 
 
-class Setting(ctypes.Structure):
-    _fields_ = [("name", c_char_p), ("value", c_char_p)]
-
-
-class Config(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", c_size_t),
-        ("redis_url", c_char_p),
-        ("key_prefix", c_char_p),
-        ("url_prefix", c_char_p),
-        ("listen_address", c_char_p),
-        ("echo_path", c_char_p),
-        ("io_threads", c_uint32),
-        ("max_message_size", c_uint32),
-        ("max_frame_size", c_uint32),
-        ("max_connections", c_uint32),
-        ("max_outbound_bytes", c_uint32),
-        ("ping_interval_ms", c_uint32),
-        ("settings", POINTER(Setting)),
-        ("setting_count", c_size_t),
-    ]
-
-
-class Stats(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", c_size_t),
-        ("connections", c_uint64),
-        ("connections_total", c_uint64),
-        ("subscriptions", c_uint64),
-        ("channels", c_uint64),
-        ("messages_in", c_uint64),
-        ("messages_out", c_uint64),
-        ("client_messages_in", c_uint64),
-        ("slow_client_closes", c_uint64),
-        ("redis_connected", c_uint32),
-        ("messages_dropped", c_uint64),
-    ]
-
-
-class Audience(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", c_size_t),
-        ("facility", c_char_p),
-        ("broadcast", c_int),
-        ("users", POINTER(c_char_p)),
-        ("user_count", c_size_t),
-        ("groups", POINTER(c_char_p)),
-        ("group_count", c_size_t),
-        ("sessions", POINTER(c_char_p)),
-        ("session_count", c_size_t),
-    ]
+# The structs are the Python client's own mirrors: these tests check them against the library.
+from ws4redis.native import _Audience as Audience, _Config as Config, _Setting as Setting, _Stats as Stats  # noqa: E402
 
 
 API_FUNCTIONS = """strerror version_number version_string config_init stats_init request_init audience_init server_create

@@ -74,6 +74,8 @@ public struct ServerConfiguration: Sendable {
         guard maxMessageSize > 0, maxFrameSize > 0 else { throw WS4RedisError.configuration("message and frame limits must be positive") }
         guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }
         guard maxConnections >= 0, pingIntervalMilliseconds >= 0 else { throw WS4RedisError.configuration("limits must not be negative") }
+        // A zero interval would make the heartbeat timer spin.
+        guard heartbeat == nil || heartbeatIntervalMilliseconds > 0 else { throw WS4RedisError.configuration("heartbeat_interval must be positive") }
         return self
     }
 

@@ -38,8 +38,6 @@ final class LoopHub {
         self.redis = redis
     }
 
-    var connectionCount: Int { connections.count }
-
     func add(_ connection: WebSocketConnectionHandler) {
         connection.hubSlot = connections.count
         connections.append(connection)

@@ -17,7 +17,7 @@ final class HiredisReader {
         redisReaderFree(reader)
     }
 
-    func feed(_ buffer: ByteBuffer) throws {
+    private func feed(_ buffer: ByteBuffer) throws {
         let fed = buffer.withUnsafeReadableBytes { bytes in
             redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
         }
@@ -25,13 +25,24 @@ final class HiredisReader {
     }
 
     /// Calls `body` with each complete reply, freeing it afterwards.
-    func forEachReply(_ body: (redisReply) throws -> Void) throws {
+    private func forEachReply(_ body: (redisReply) -> Void) throws {
         while true {
             var reply: UnsafeMutableRawPointer?
             guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw error() }
             guard let reply else { return }
             defer { freeReplyObject(reply) }
-            try body(reply.assumingMemoryBound(to: redisReply.self).pointee)
+            body(reply.assumingMemoryBound(to: redisReply.self).pointee)
+        }
+    }
+
+    /// Feeds a read and hands on each complete reply; malformed RESP closes the connection.
+    func read(_ data: ByteBuffer, context: ChannelHandlerContext, emit: (redisReply) -> Void) {
+        do {
+            try feed(data)
+            try forEachReply(emit)
+        } catch {
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
         }
     }
 
@@ -85,12 +96,8 @@ final class RESPReplyDecoder: ChannelInboundHandler {
     private let reader = HiredisReader()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        do {
-            try reader.feed(unwrapInboundIn(data))
-            try reader.forEachReply { context.fireChannelRead(wrapInboundOut(RESPReply($0, allocator: context.channel.allocator))) }
-        } catch {
-            context.fireErrorCaught(error)
-            context.close(promise: nil)
+        reader.read(unwrapInboundIn(data), context: context) {
+            context.fireChannelRead(wrapInboundOut(RESPReply($0, allocator: context.channel.allocator)))
         }
     }
 }

@@ -19,14 +19,8 @@ final class PubSubReplyDecoder: ChannelInboundHandler {
     private let reader = HiredisReader()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        do {
-            try reader.feed(unwrapInboundIn(data))
-            try reader.forEachReply { reply in
-                if let event = Self.event(from: reply, allocator: context.channel.allocator) { context.fireChannelRead(wrapInboundOut(event)) }
-            }
-        } catch {
-            context.fireErrorCaught(error)
-            context.close(promise: nil)
+        reader.read(unwrapInboundIn(data), context: context) { reply in
+            if let event = Self.event(from: reply, allocator: context.channel.allocator) { context.fireChannelRead(wrapInboundOut(event)) }
         }
     }
 
