@@ -9,9 +9,13 @@ MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd)
 MHD_LIBS = $(shell pkg-config --libs libmicrohttpd)
 VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
-APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server redis-tools pkg-config python3-venv procps
+# nginx: tests of nginx-conf/; chromium: the browser test; systemd: systemd-analyze verifies the unit.
+APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server redis-tools pkg-config python3-venv procps \
+  nginx chromium systemd
 HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
+# Embedded into the host binary (host/static_assets.c, .incbin relative to the repository).
+HOST_ASSETS := clients/js/ws4redis.js
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
 
 .PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs soak soak-ci clean
@@ -31,8 +35,8 @@ $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 	swift build -c release
 	@touch -c $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli
 
-$(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(BUILD_DIR)/libws4redis.so
-	$(CC) $(CFLAGS) -Iinclude -Iplugin $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
+$(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(HOST_ASSETS) $(BUILD_DIR)/libws4redis.so
+	$(CC) $(CFLAGS) -Iinclude -Iplugin -Wa,-I$(CURDIR) $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
 	  -L$(BUILD_DIR) -lws4redis $(MHD_LIBS) -ldl -pthread -Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN'
 
 build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli $(BUILD_DIR)/ws4redis-host
@@ -80,10 +84,17 @@ c-test: stage
 	./scripts/with-redis.sh $(STAGE)/capi-test
 
 e2e-test: stage venv
-	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q Tests/e2e
+	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q --ignore=Tests/e2e/test_examples.py Tests/e2e
+
+## example-test: installs into a temporary prefix, then builds examples/push_server.c there with
+## pkg-config only and runs it (and the systemd unit's command line) against that install.
+.PHONY: example-test
+example-test: venv
+	tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && $(MAKE) install PREFIX=$$tmp && \
+	  WS4R_PREFIX=$$tmp $(PYTHON) -m pytest -q Tests/e2e/test_examples.py
 
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test soak-ci autobahn-quick
+test: deps unit-test fuzz-quick c-test e2e-test example-test soak-ci autobahn-quick
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli
@@ -107,5 +118,12 @@ SOAK_SECONDS ?= 300
 soak: stage venv
 	SOAK_SECONDS=$(SOAK_SECONDS) WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q -m soak -o faulthandler_timeout=0 Tests/e2e
 
+## sanitize: the C API test and the end-to-end suite against AddressSanitizer and ThreadSanitizer
+## builds of the core and the C host (long: two debug builds; not part of make test).
+.PHONY: sanitize sanitize-address sanitize-thread
+sanitize: sanitize-address sanitize-thread
+sanitize-address sanitize-thread: sanitize-%: deps venv
+	./scripts/sanitize.sh $*
+
 clean:
-	rm -rf .build $(STAGE) $(VENV)
+	rm -rf .build .build-address .build-thread $(STAGE) $(VENV)

@@ -11,8 +11,15 @@
 #include "ws4redis.h"
 
 struct MHD_Daemon;
+struct MHD_OptionItem;
 struct pending;
 struct arrival;
+
+/* The PEM text of --tls-cert and --tls-key (tls.c); both NULL: plain HTTP. Owned. */
+struct tls_files {
+    char *certificate;
+    char *key;
+};
 
 /* The core's handshake_timeout for the connections MHD holds (deadline.c): a watcher thread shuts
    down every connection that has not sent a complete request head within timeout_ms of its start
@@ -43,6 +50,9 @@ struct host {
     struct pending *suspended;    /* list of the waiting ones */
     bool stopping;                /* set by http_quiesce(): no more suspending */
     struct deadlines deadlines;
+    /* With TLS, MHD relays an upgraded connection through a socketpair for as long as the core
+       holds the websocket: its upgrade handle is released only when the core is done (http.c). */
+    struct tls_files tls;
 };
 
 /* Creates host->publisher unless it exists. On failure returns the status, with the reason in
@@ -75,8 +85,37 @@ void deadline_met(struct deadlines *deadlines, struct arrival *arrival);
 void deadline_restart(struct deadlines *deadlines, struct arrival *arrival);
 void deadline_hand_over(struct deadlines *deadlines, struct arrival *arrival);
 
-/* The demo chat page talking to websockets under `url_prefix`. Free it with free(); NULL when
-   out of memory. */
-char *demo_page_render(const char *url_prefix);
+/* Reads both PEM files; both paths NULL: plain HTTP (tls stays empty). 0, or -1 with the reason
+   printed (a file unreadable, no TLS in libmicrohttpd). */
+int tls_load(struct tls_files *tls, const char *certificate_path, const char *key_path);
+/* Frees and clears; accepts an empty one. After the daemon stopped. */
+void tls_free(struct tls_files *tls);
+bool tls_enabled(const struct tls_files *tls);
+/* Fills `options` (TLS_DAEMON_OPTIONS items, MHD_OPTION_END-terminated, for MHD_OPTION_ARRAY) and
+   returns the daemon flags that serve HTTPS with `tls`; for plain HTTP no options and no flags. */
+enum { TLS_DAEMON_OPTIONS = 3 };
+unsigned tls_daemon_options(const struct tls_files *tls, struct MHD_OptionItem *options);
+
+/* What the demo page needs of the core's settings (NULL: the core's default). */
+struct demo_settings {
+    const char *url_prefix;
+    const char *heartbeat;            /* the heartbeat string; NULL or empty: off */
+    const char *heartbeat_interval;   /* ms, as validated by the core */
+};
+
+/* The demo page: a chat on a broadcast facility and, for a browser with an identity token, its
+   user's notifications, with the JS client of static_assets.c. Free it with free(); NULL when out
+   of memory. */
+char *demo_page_render(const struct demo_settings *settings);
+
+/* A file built into the binary (static_assets.c), served as it is. */
+struct static_asset {
+    const char *content_type;
+    const char *bytes;
+    size_t size;
+};
+
+/* Fills `asset` and returns true when a built-in file is served at `path`. */
+bool static_asset_find(const char *path, struct static_asset *asset);
 
 #endif /* WS4R_HOST_H */

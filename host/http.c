@@ -22,7 +22,8 @@
 
 enum {
     /* MHD's default limit is FD_SETSIZE - 4. MHD holds a socket only until the handshake is done
-       (see hand_over()), so this bounds concurrent plain HTTP requests, not websockets. */
+       (see hand_over()), so this bounds concurrent plain HTTP requests, not websockets (with
+       TLS it holds every websocket's connection too: TLS websockets count). */
     CONNECTION_LIMIT = 100000,
     /* Idle HTTP connections (e.g. a stalled POST body) are closed after this; a request head
        must be complete within the core's handshake_timeout (deadline.c). */
@@ -76,15 +77,20 @@ static struct arrival *connection_arrival(struct MHD_Connection *connection) {
 
 /* ---- Responses ---- */
 
-/* A response carrying a copy of `body`, or NULL when out of memory. */
-static struct MHD_Response *text_response(const char *content_type, const char *body) {
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+/* A response carrying `size` bytes of `body` (copied or not, by `mode`), or NULL when out of memory. */
+static struct MHD_Response *typed_response(const char *content_type, const void *body, size_t size,
+                                           enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *response = MHD_create_response_from_buffer(size, (void *)body, mode);
     if (response != NULL && MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
         MHD_destroy_response(response);
         return NULL;
     }
     return response;
+}
+
+/* A response carrying a copy of `body`, or NULL when out of memory. */
+static struct MHD_Response *text_response(const char *content_type, const char *body) {
+    return typed_response(content_type, body, strlen(body), MHD_RESPMEM_MUST_COPY);
 }
 
 /* Queues `response` and drops our reference. NULL (out of memory) closes the connection. */
@@ -113,6 +119,25 @@ static enum MHD_Result reply_method_not_allowed(struct MHD_Connection *connectio
 static bool is_get(const char *method) {
     /* MHD leaves out the body of a HEAD response itself. */
     return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* ---- GET /metrics: the core's Prometheus text ---- */
+
+static enum MHD_Result serve_metrics(struct host *host, struct MHD_Connection *connection) {
+    size_t length = 0;
+    char *text = NULL;
+    int status;
+    /* A new series (e.g. a first handshake with some status) may lengthen the text between calls. */
+    do {
+        free(text);
+        text = malloc(length + 1);
+        status = text != NULL ? host->api->server_metrics(host->server, text, length + 1, &length) : WS4R_ENOMEM;
+    } while (status == WS4R_ELIMIT);
+    if (status != WS4R_OK) {
+        free(text);
+        return reply(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, TEXT, "cannot read the server's figures\n");
+    }
+    return send_response(connection, MHD_HTTP_OK, typed_response(WS4R_METRICS_CONTENT_TYPE, text, length, MHD_RESPMEM_MUST_FREE));
 }
 
 /* ---- GET /healthz ---- */
@@ -272,17 +297,20 @@ static bool add_handshake_headers(const ws4r_api *api, const ws4r_handshake *han
     return true;
 }
 
-/* Gives the upgraded socket to the core as a descriptor of its own; consumes `handshake`. */
+/* Gives the upgraded socket to the core as a descriptor of its own; consumes `handshake`.
+   `release` (may be NULL) runs once the core closed that descriptor, at once if it never got it. */
 static void adopt(struct host *host, ws4r_handshake *handshake, MHD_socket sock, const char *extra_in,
-                  size_t extra_in_size) {
+                  size_t extra_in_size, ws4r_release_fn release, void *context) {
     /* Close-on-exec like MHD's own sockets. */
     int fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) {
         perror("ws4redis-host: cannot duplicate an upgraded socket");
         host->api->handshake_free(handshake);
+        if (release != NULL)
+            release(context);
         return;
     }
-    int status = host->api->server_adopt(host->server, handshake, fd, extra_in, extra_in_size, NULL, NULL);
+    int status = host->api->server_adopt(host->server, handshake, fd, extra_in, extra_in_size, release, context);
     /* On failure the core closed `fd` already, and the client sees the connection end. WS4R_ESTATE
        means main() is stopping the server: nothing to report. strerror(), not server_errmsg(),
        because that stop runs on another thread and may replace the message meanwhile. */
@@ -300,8 +328,19 @@ static void adopt(struct host *host, ws4r_handshake *handshake, MHD_socket sock,
  * resume_suspended_connections() puts the connection on the cleanup list, and
  * MHD_cleanup_connections() -> cleanup_upgraded_connection() (TLS-only work) + close(). The socket
  * already left MHD's epoll set when MHD suspended the connection for the upgrade, so MHD sees no
- * events of the core's descriptor. With TLS this would be wrong (MHD shutdown()s its socketpair).
+ * events of the core's descriptor.
+ * With TLS, `sock` is the application's end of a socketpair whose other end MHD's thread relays
+ * to and from the TLS session, and MHD_upgrade_action(CLOSE) shutdown()s that socket, ending the
+ * relay. So the handle is released only when the core is done with the websocket
+ * (release_upgrade(), from the core's release callback); ws4r_server_stop() runs every release
+ * callback, which main() calls before MHD_stop_daemon(). Such a websocket costs four descriptors
+ * here: the TCP socket, both ends of the pair, and the core's dup.
  */
+static void release_upgrade(void *urh) {
+    /* Any thread: MHD_upgrade_action(CLOSE) wakes MHD's thread through MHD_resume_connection(). */
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 static void hand_over(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
     struct host *host = cls;
@@ -310,7 +349,11 @@ static void hand_over(void *cls, struct MHD_Connection *connection, void *con_cl
     request->handshake = NULL;
     /* The socket is the core's from now on: the watcher must never shut it down. */
     deadline_hand_over(&host->deadlines, connection_arrival(connection));
-    adopt(host, handshake, sock, extra_in, extra_in_size);
+    if (tls_enabled(&host->tls)) {
+        adopt(host, handshake, sock, extra_in, extra_in_size, release_upgrade, urh);
+        return;
+    }
+    adopt(host, handshake, sock, extra_in, extra_in_size, NULL, NULL);
     /* After adopt(): extra_in lives in the connection's memory, which MHD frees after the close. */
     MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
@@ -588,6 +631,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *connecti
                               : reply_method_not_allowed(connection, "GET, HEAD");
     if (strcmp(url, "/healthz") == 0)
         return is_get(method) ? serve_health(host, connection) : reply_method_not_allowed(connection, "GET, HEAD");
+    if (strcmp(url, "/metrics") == 0)
+        return is_get(method) ? serve_metrics(host, connection) : reply_method_not_allowed(connection, "GET, HEAD");
+    struct static_asset asset;
+    if (static_asset_find(url, &asset))
+        return is_get(method) ? send_response(connection, MHD_HTTP_OK,
+                                              typed_response(asset.content_type, asset.bytes, asset.size, MHD_RESPMEM_PERSISTENT))
+                              : reply_method_not_allowed(connection, "GET, HEAD");
     if (strcmp(url, "/publish") == 0)
         return serve_publish(host, connection, request, method, upload_data, upload_data_size);
     /* Any method and path: the core answers a non-GET handshake with 400, as the original
@@ -614,8 +664,11 @@ struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address)
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (address->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6; /* MHD sizes MHD_OPTION_SOCK_ADDR by this flag */
+    struct MHD_OptionItem tls_options[TLS_DAEMON_OPTIONS];
+    flags |= tls_daemon_options(&host->tls, tls_options);
     return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, host,
                             MHD_OPTION_SOCK_ADDR, address,
+                            MHD_OPTION_ARRAY, tls_options,
                             MHD_OPTION_URI_LOG_CALLBACK, begin_request, host,
                             MHD_OPTION_NOTIFY_COMPLETED, end_request, host,
                             MHD_OPTION_NOTIFY_CONNECTION, track_connection, host,

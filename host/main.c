@@ -24,6 +24,8 @@ struct options {
     char listen_host[256];       /* as given, e.g. "127.0.0.1" or "[::1]", for the listening line */
     const char *listen_port;
     const char *plugin_path;     /* NULL: use the linked libws4redis */
+    const char *tls_certificate; /* PEM files of --tls-cert and --tls-key: both or neither */
+    const char *tls_key;
     bool help;
     /* What goes to the core's server_create_with_args(): argv without the program name and the
        host's own options, --redis translated. Points into argv. */
@@ -35,24 +37,28 @@ struct options {
     const char *key_prefix;
     const char *url_prefix;
     const char *handshake_timeout;  /* ms, for the connections MHD holds */
+    const char *heartbeat;          /* for the demo page's client */
+    const char *heartbeat_interval;
 };
 
 static void usage(const ws4r_api *api) {
-    fputs("usage: ws4redis-host [--listen HOST:PORT] [--plugin PATH] [core settings...]\n"
+    fputs("usage: ws4redis-host [--listen HOST:PORT] [--plugin PATH] [--tls-cert FILE --tls-key FILE] [core settings...]\n"
           "Serves websockets fed from Redis pub/sub (the ws4redis core) behind libmicrohttpd, plus a demo chat.\n"
           "\n"
           "Options of the host:\n"
           "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8080; [::1]:8080 for IPv6)\n"
           "  --plugin PATH          load the core from PATH (libws4redis.so) with dlopen instead of the linked one\n"
           "  --redis URL            the same as --redis-url URL\n"
+          "  --tls-cert FILE        serve https:// and wss:// with this PEM certificate (chain) ...\n"
+          "  --tls-key FILE         ... and this PEM private key (WS4REDIS_TLS_CERT, WS4REDIS_TLS_KEY)\n"
           "  --help                 show this text\n"
           "\n"
-          "Routes: GET / (demo), GET /healthz, POST /publish?facility=F; every other path goes to the core\n"
-          "(websockets under the URL prefix).\n"
+          "Routes: GET / (demo), GET /ws4redis.js (the browser client), GET /healthz, POST /publish?facility=F;\n"
+          "every other path goes to the core (websockets under the URL prefix).\n"
           "Every other option goes to the core, whose own listener (its --listen) stays off. The host reads\n"
           "a few of them too, from the command line or WS4REDIS_* but not from a --config file: --redis-url\n"
-          "and --prefix (the demo's publisher), --url-prefix (the demo page), --handshake-timeout (the\n"
-          "deadline of a request head on MHD's connections; 0: none).\n",
+          "and --prefix (the demo's publisher), --url-prefix, --heartbeat and --heartbeat-interval (the demo\n"
+          "page), --handshake-timeout (the deadline of a request head on MHD's connections; 0: none).\n",
           stdout);
     if (api != NULL) {
         fputs("\n", stdout);
@@ -105,6 +111,23 @@ static void note_setting(struct options *options, const char *arg, const char *v
         options->url_prefix = value;
     else if (is_option(arg, "handshake_timeout", &ignored))
         options->handshake_timeout = value;
+    else if (is_option(arg, "heartbeat", &ignored))
+        options->heartbeat = value;
+    else if (is_option(arg, "heartbeat_interval", &ignored))
+        options->heartbeat_interval = value;
+}
+
+/* The TLS files from the command line, else the environment; a certificate wants a key. */
+static int check_tls_options(struct options *options) {
+    if (options->tls_certificate == NULL)
+        options->tls_certificate = getenv("WS4REDIS_TLS_CERT");
+    if (options->tls_key == NULL)
+        options->tls_key = getenv("WS4REDIS_TLS_KEY");
+    if ((options->tls_certificate == NULL) != (options->tls_key == NULL)) {
+        fputs("ws4redis-host: --tls-cert and --tls-key go together\n", stderr);
+        return -1;
+    }
+    return 0;
 }
 
 /* Takes out the host's options and forwards the rest. Every core setting takes a value, so an
@@ -127,7 +150,8 @@ static int parse_options(int argc, char **argv, struct options *options) {
         const char *equals = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
         const char *value = equals != NULL ? equals + 1 : NULL, *ignored;
         bool host_option = is_option(arg, "listen", &ignored) || is_option(arg, "plugin", &ignored) ||
-                           is_option(arg, "redis", &ignored);
+                           is_option(arg, "redis", &ignored) || is_option(arg, "tls_cert", &ignored) ||
+                           is_option(arg, "tls_key", &ignored);
         if (!host_option) {
             options->core_argv[options->core_argc++] = arg;
             if (equals == NULL && strncmp(arg, "--", 2) == 0 && i + 1 < argc)
@@ -147,6 +171,10 @@ static int parse_options(int argc, char **argv, struct options *options) {
                 return -1;
         } else if (is_option(arg, "plugin", &ignored)) {
             options->plugin_path = value;
+        } else if (is_option(arg, "tls_cert", &ignored)) {
+            options->tls_certificate = value;
+        } else if (is_option(arg, "tls_key", &ignored)) {
+            options->tls_key = value;
         } else { /* --redis, the host's alias of the core's --redis-url */
             options->core_argv[options->core_argc++] = "--redis-url";
             options->core_argv[options->core_argc++] = value;
@@ -167,7 +195,11 @@ static int parse_options(int argc, char **argv, struct options *options) {
         options->url_prefix = "/ws/";
     if (options->handshake_timeout == NULL)
         options->handshake_timeout = getenv("WS4REDIS_HANDSHAKE_TIMEOUT");
-    return 0;
+    if (options->heartbeat == NULL)
+        options->heartbeat = getenv("WS4REDIS_HEARTBEAT");
+    if (options->heartbeat_interval == NULL)
+        options->heartbeat_interval = getenv("WS4REDIS_HEARTBEAT_INTERVAL");
+    return check_tls_options(options);
 }
 
 /* The function table of the linked library, or of the one at `plugin_path` (then *plugin is set). */
@@ -282,12 +314,14 @@ static struct MHD_Daemon *start_http(struct host *host, const struct options *op
         return NULL;
     struct MHD_Daemon *daemon = http_start(host, (const struct sockaddr *)&address);
     if (daemon == NULL) {
-        fprintf(stderr, "ws4redis-host: cannot listen on %s:%s\n", options->listen_host, options->listen_port);
+        fprintf(stderr, "ws4redis-host: cannot listen on %s:%s%s\n", options->listen_host, options->listen_port,
+                tls_enabled(&host->tls) ? " with the TLS certificate and key given" : "");
         return NULL;
     }
     /* The bound port, which differs from the option for port 0. */
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    printf("ws4redis-host listening on http://%s:%u (core %s, %s)\n", options->listen_host,
+    printf("ws4redis-host listening on %s://%s:%u (core %s, %s)\n", tls_enabled(&host->tls) ? "https" : "http",
+           options->listen_host,
            info != NULL ? (unsigned)info->port : 0u, host->api->version_string(),
            options->plugin_path != NULL ? "plugin" : "linked");
     fflush(stdout);
@@ -307,11 +341,14 @@ static uint32_t handshake_timeout_ms(const struct options *options) {
 /* Sets everything up once the server exists; prints why and returns -1 on failure (shut_down()
    cleans up either way). */
 static int start(struct host *host, const struct options *options, struct MHD_Daemon **daemon) {
-    host->demo_page = demo_page_render(options->url_prefix);
+    struct demo_settings demo = { options->url_prefix, options->heartbeat, options->heartbeat_interval };
+    host->demo_page = demo_page_render(&demo);
     if (host->demo_page == NULL) {
         fputs("ws4redis-host: out of memory\n", stderr);
         return -1;
     }
+    if (tls_load(&host->tls, options->tls_certificate, options->tls_key) != 0)
+        return -1;
     if (start_server(host) != 0 || create_publisher(host) != 0)
         return -1;
     if (deadlines_start(&host->deadlines, handshake_timeout_ms(options)) != 0) {
@@ -323,7 +360,8 @@ static int start(struct host *host, const struct options *options, struct MHD_Da
 }
 
 /* Tears down whatever was set up. The core stops first: it closes every websocket (1001) while
-   MHD still answers HTTP, and the stopped server refuses handshakes meanwhile. Then handshakes
+   MHD still answers HTTP (and still relays TLS websockets, each released to MHD by its release
+   callback), and the stopped server refuses handshakes meanwhile. Then handshakes
    still waiting for an identity are answered (MHD must not stop with suspended connections),
    and MHD stops before the server is destroyed because MHD's thread calls into the server.
    Then the handles (server_destroy() stops a server that MHD never fed), then the library
@@ -335,6 +373,7 @@ static void shut_down(struct host *host, struct MHD_Daemon *daemon, void *plugin
         MHD_stop_daemon(daemon);
     }
     deadlines_stop(&host->deadlines);
+    tls_free(&host->tls);
     if (host->api != NULL) {
         host->api->server_destroy(host->server);
         host->api->publisher_destroy(host->publisher);

@@ -27,9 +27,9 @@ extern "C" {
 #endif
 
 #define WS4R_VERSION_MAJOR 0
-#define WS4R_VERSION_MINOR 2
+#define WS4R_VERSION_MINOR 3
 #define WS4R_VERSION_PATCH 0
-#define WS4R_VERSION_STRING "0.2.0"
+#define WS4R_VERSION_STRING "0.3.0"
 /** (major << 16) | (minor << 8) | patch, comparable with ws4r_version_number(). */
 #define WS4R_VERSION_NUMBER ((WS4R_VERSION_MAJOR << 16) | (WS4R_VERSION_MINOR << 8) | WS4R_VERSION_PATCH)
 /** The ABI major version: bumped on any incompatible change of this header. */
@@ -249,6 +249,18 @@ const char *ws4r_server_errmsg(ws4r_server *server);
 /** Copies the live figures into *stats (up to stats->struct_size). Returns WS4R_OK or WS4R_EINVAL. */
 int ws4r_server_stats(ws4r_server *server, ws4r_stats *stats);
 
+/** Content type of ws4r_server_metrics()'s text, for an HTTP response. */
+#define WS4R_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/**
+ * The server's figures in the Prometheus text exposition format (what `/metrics` serves): live
+ * connections, handshakes by status, subscriptions, channels, messages and bytes in and out, drops,
+ * slow-client closes, Redis state and reconnects, and the Redis-to-socket delivery latency histogram.
+ * Writes NUL-terminated text to `out` when `capacity` suffices, else returns WS4R_ELIMIT; *length
+ * (may be NULL) gets the text's length either way (call again with length + 1). Any thread.
+ */
+int ws4r_server_metrics(ws4r_server *server, char *out, size_t capacity, size_t *length);
+
 /* ---- Hosting: a host (e.g. on libmicrohttpd) parses HTTP and hands upgraded sockets over. ---- */
 
 /** An HTTP request as a host parsed it. All pointers are borrowed for the call. */
@@ -428,6 +440,7 @@ typedef struct ws4r_api {
     int (*server_check_handshake_async)(ws4r_server *server, const ws4r_request *request, ws4r_handshake_fn done, void *context);
     int (*publisher_fetch)(ws4r_publisher *publisher, const ws4r_audience *audience, void *buffer, size_t capacity,
                            size_t *length, int *found);
+    int (*server_metrics)(ws4r_server *server, char *out, size_t capacity, size_t *length);
 } ws4r_api;
 
 /**

@@ -66,6 +66,7 @@ static const ws4r_api api_v1 = {
     .token_mint = ws4r_token_mint,
     .server_check_handshake_async = ws4r_server_check_handshake_async,
     .publisher_fetch = ws4r_publisher_fetch,
+    .server_metrics = ws4r_server_metrics,
 };
 
 const ws4r_api *ws4r_get_api(unsigned abi_version) {

@@ -91,6 +91,12 @@ public func cServerStats(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<
     return WS4R_OK
 }
 
+@_cdecl("ws4r_server_metrics")
+public func cServerMetrics(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ length: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let server = serverHandle(pointer)?.server else { return WS4R_EINVAL }
+    return copyOut(server.metricsText(), to: out, capacity: capacity, length: length)
+}
+
 func cStaticString(_ text: StaticString) -> UnsafePointer<CChar> {
     UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }

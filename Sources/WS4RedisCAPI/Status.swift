@@ -21,6 +21,17 @@ func optionalString(_ pointer: UnsafePointer<CChar>?) -> String? {
     return String(cString: pointer)
 }
 
+/// Writes `text` NUL-terminated into a caller's buffer when it fits, else WS4R_ELIMIT; `length`
+/// (may be NULL) gets the text's length either way, so the caller can retry with enough room.
+func copyOut(_ text: String, to out: UnsafeMutablePointer<CChar>?, capacity: Int, length: UnsafeMutablePointer<Int>?) -> Int32 {
+    let bytes = Array(text.utf8)
+    length?.pointee = bytes.count
+    guard let out, capacity > bytes.count else { return WS4R_ELIMIT }
+    bytes.withUnsafeBytes { UnsafeMutableRawPointer(out).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+    out[bytes.count] = 0
+    return WS4R_OK
+}
+
 /// Copies a caller's versioned struct into a default-filled one, reading only the bytes the caller's
 /// `struct_size` covers, so that callers built against an older header keep working.
 func versioned<Struct>(_ pointer: UnsafePointer<Struct>, structSize: Int, defaults: Struct) -> Struct {

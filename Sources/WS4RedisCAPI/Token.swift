@@ -14,10 +14,5 @@ public func cTokenMint(
     guard let token = try? SignedToken.mint(identity, expiresAt: expiresAt, secret: Array(UnsafeRawBufferPointer(start: secret, count: secretLength))) else {
         return WS4R_EINVAL
     }
-    let bytes = Array(token.utf8)
-    length?.pointee = bytes.count
-    guard let out, capacity > bytes.count else { return WS4R_ELIMIT }
-    for (index, byte) in bytes.enumerated() { out[index] = CChar(bitPattern: byte) }
-    out[bytes.count] = 0
-    return WS4R_OK
+    return copyOut(token, to: out, capacity: capacity, length: length)
 }

@@ -273,6 +273,24 @@ static void check_handshakes(ws4r_server *server) {
     ws4r_handshake_free(handshake(server, no_upgrade, sizeof no_upgrade / sizeof no_upgrade[0], 400, "no Upgrade"));
 }
 
+/* The Prometheus text after check_handshakes(): its handshakes are counted by status. */
+static void check_metrics(ws4r_server *server) {
+    char small[8];
+    size_t length = 0;
+    int status = ws4r_server_metrics(server, small, sizeof small, &length);
+    check(status == WS4R_ELIMIT && length > sizeof small, "server_metrics into 8 bytes: %s, needs %zu", ws4r_strerror(status), length);
+    char *text = malloc(length + 1);
+    size_t written = 0;
+    status = ws4r_server_metrics(server, text, length + 1, &written);
+    check(status == WS4R_OK && written == length && strlen(text) == length, "server_metrics with length + 1 bytes: %s", ws4r_strerror(status));
+    check(strstr(text, "ws4redis_handshakes_total{status=\"101\"}") != NULL, "metrics count accepted handshakes:\n%s", text);
+    check(strstr(text, "ws4redis_handshakes_total{status=\"426\"} 1") != NULL, "metrics count refused handshakes by status");
+    check(strstr(text, "ws4redis_connections 0") != NULL, "metrics report 0 connections");
+    check(strstr(text, "# TYPE ws4redis_delivery_latency_seconds histogram") != NULL, "metrics carry the latency histogram");
+    check(ws4r_get_api(WS4R_ABI_VERSION)->server_metrics == ws4r_server_metrics, "server_metrics is in the function table");
+    free(text);
+}
+
 static void test_server(const struct env *env) {
     ws4r_config config;
     ws4r_config_init(&config);
@@ -300,6 +318,7 @@ static void test_server(const struct env *env) {
           (unsigned long long)stats.connections, (unsigned long long)stats.connections_total);
 
     check_handshakes(server);
+    check_metrics(server);
     check(ws4r_server_stop(server, 2000) == WS4R_OK, "server_stop");
     ws4r_server_destroy(server);
 }

@@ -21,6 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "clients" / "python"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "library_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.in_process)
+
+
 @pytest.fixture(scope="session")
 def prefix() -> Path:
     p = Path(os.environ.get("WS4R_PREFIX") or REPO / "stage").resolve()

@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 import redis
 
-from e2e_helpers import Server, ServerDied, open_client, raw_websocket, receive_one, run_async
+from e2e_helpers import MEMORY_BOUNDS, Server, ServerDied, open_client, raw_websocket, receive_one, run_async
 from lean_ws import client_frame
 from robust_helpers import (
     ROBUST_MODES,
@@ -485,7 +485,7 @@ def test_deflate_bombs(mode: str, server_factory: Callable[..., Server], r: redi
                 with RssSampler(server.pid) as rss:
                     await asyncio.to_thread(run)
                 figures.append(f"{c.name}: peak RSS {mib(rss.peak_kib)} (idle {mib(idle)})")
-                if rss.peak_kib - idle > 64 * 1024:
+                if MEMORY_BOUNDS and rss.peak_kib - idle > 64 * 1024:
                     c.problem = (c.problem or "") + f"; peak RSS {mib(rss.peak_kib)}, {mib(rss.peak_kib - idle)} over idle (bound +64 MiB)"
                 try:
                     await asyncio.to_thread(wait_fds_at_most, server, baseline, 5, f"after '{c.name}'")
@@ -493,8 +493,8 @@ def test_deflate_bombs(mode: str, server_factory: Callable[..., Server], r: redi
                     raise
                 except AssertionError as exc:
                     c.problem = (c.problem or "") + f"; fd leak: {exc}"
-            stats = server.stats()
-            assert stats["connections"] == 1, f"the hostile websockets still counted: {stats}"
+            # The count drops just after the descriptor is closed.
+            await server.await_stats(lambda s: s["connections"] == 1, "only the bystander still counted")
             # Nothing of the bombs was published: the bystander's next message is a fresh one.
             r.publish("broadcast:bomb", "after the bombs")
             got = await receive_one(bystander, 10, "a message after the bombs")

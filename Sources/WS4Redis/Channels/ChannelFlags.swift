@@ -26,6 +26,11 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         "echo": .echo,
     ]
 
+    /// The flag names, comma-separated in query order (for logs).
+    public var names: String {
+        Self.byName.filter { contains($0.value) }.sorted { $0.value.rawValue < $1.value.rawValue }.map(\.key).joined(separator: ",")
+    }
+
     /// Parses a comma-separated list of flag names, or `all`.
     public init(list: String) throws {
         self = []

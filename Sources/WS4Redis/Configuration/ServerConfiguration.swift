@@ -49,6 +49,9 @@ public struct ServerConfiguration: Sendable {
     /// Where identities come from.
     public var identity = IdentityConfiguration()
     public var logLevel = "info"
+    public var logFormat = LogFormat.text
+    /// Peers whose X-Forwarded-For / X-Real-IP name the client (for logs and identity sources).
+    public var trustedProxies = TrustedProxies.none
 
     public init() {}
 

@@ -85,6 +85,12 @@ extension Setting {
             guard LogLevelName.isValid($1) else { throw WS4RedisError.configuration("unknown log level '\($1)'") }
             $0.logLevel = $1
         },
+        Setting(name: "log_format", defaultValue: "text", help: "text (one line per event, key=value) or json (one JSON object per line)", original: nil) {
+            guard let format = LogFormat(rawValue: $1) else { throw WS4RedisError.configuration("log_format is text or json, got '\($1)'") }
+            $0.logFormat = format
+        },
+        Setting(name: "trusted_proxies", defaultValue: "", help: "comma-separated addresses/CIDRs of proxies whose X-Forwarded-For or X-Real-IP name the client",
+                original: nil) { $0.trustedProxies = try TrustedProxies(parsing: $1) },
     ]
 
     static func integer(_ name: String, _ defaultValue: Int, _ help: String, original: String? = nil, apply: @escaping @Sendable (inout ServerConfiguration, Int) -> Void) -> Setting {

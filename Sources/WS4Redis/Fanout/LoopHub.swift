@@ -7,6 +7,14 @@ import NIOWebSocket
 struct FanoutMessage {
     let channel: String
     let frame: ByteBuffer
+    /// When the message was read from Redis: the start of its delivery latency.
+    let receivedAt: NIODeadline
+
+    init(channel: String, frame: ByteBuffer, receivedAt: NIODeadline = .now()) {
+        self.channel = channel
+        self.frame = frame
+        self.receivedAt = receivedAt
+    }
 }
 
 /// The connections of one event loop and their channels. Confined to its loop: no locks.
@@ -101,6 +109,7 @@ final class LoopHub {
     /// Writes a batch of messages to the local subscribers, then flushes each touched socket once.
     func deliver(_ batch: [FanoutMessage]) {
         var deliveries = 0
+        var bytes = 0
         for message in batch {
             guard let list = subscribers[message.channel] else { continue }
             var compressed: ByteBuffer?
@@ -108,6 +117,7 @@ final class LoopHub {
                 let wire = connection.plan.takesCompressedFrames ? compressed ?? compress(message.frame, into: &compressed) : message.frame
                 guard connection.enqueue(message, as: wire) else { continue }
                 deliveries += 1
+                bytes += wire.readableBytes
                 if !connection.needsFlush {
                     connection.needsFlush = true
                     pendingFlush.append(connection)
@@ -116,7 +126,9 @@ final class LoopHub {
         }
         for connection in pendingFlush { connection.flush() }
         pendingFlush.removeAll(keepingCapacity: true)
-        counters.messagesOut.add(deliveries)
+        counters.delivered(deliveries, bytes: bytes)
+        let written = NIODeadline.now()
+        for message in batch { counters.recordDeliveryLatency(nanoseconds: (written - message.receivedAt).nanoseconds) }
     }
 
     /// The compressed variant of a plain frame when it is worth compressing, else the frame itself.

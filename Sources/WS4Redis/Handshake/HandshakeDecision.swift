@@ -2,6 +2,14 @@
 public enum HandshakeDecision: Sendable {
     case accepted(AcceptedHandshake)
     case refused(HandshakeRefusal)
+
+    /// The HTTP status of the answer: 101 when accepted.
+    public var status: Int {
+        switch self {
+        case .accepted: 101
+        case .refused(let refusal): refusal.status
+        }
+    }
 }
 
 /// Which kind of websocket an accepted handshake opens.

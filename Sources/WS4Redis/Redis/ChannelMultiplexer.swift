@@ -72,8 +72,10 @@ final class ChannelMultiplexer {
         switch event {
         case .message(let channel, var payload):
             counters.messagesIn.add(1)
+            counters.bytesIn.add(payload.readableBytes)
+            let receivedAt = NIODeadline.now()
             FrameWriter.frameInPlace(&payload, opcode: FrameWriter.opcode(forPayload: payload))
-            table.forEachHub(of: channel) { batches[$0].append(FanoutMessage(channel: channel, frame: payload)) }
+            table.forEachHub(of: channel) { batches[$0].append(FanoutMessage(channel: channel, frame: payload, receivedAt: receivedAt)) }
         case .subscribed(let channel):
             if table.confirmationReceived(channel) { waiters.removeValue(forKey: channel)?.forEach { $0.succeed() } }
         case .unsubscribed, .pong, .status:

@@ -11,6 +11,8 @@ final class RedisSubscriberConnection {
     private var link: RedisLink!
     /// Set once Redis refused this connection: its further errors are echoes of the first.
     private var refused = false
+    /// Whether a connection was ever up: the next one is a reconnect.
+    private var everConnected = false
 
     init(endpoint: RedisEndpoint, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
         self.endpoint = endpoint
@@ -46,6 +48,8 @@ final class RedisSubscriberConnection {
         switch event {
         case .pong:
             guard !counters.redisConnected.exchange(true, ordering: .relaxed) else { break }
+            if everConnected { counters.redisReconnects.add(1) }
+            everConnected = true
             link.healthy()
             logger.info("Redis connected", metadata: ["redis": "\(endpoint.description)"])
         case .error(let message) where !counters.redisConnected.load(ordering: .relaxed):

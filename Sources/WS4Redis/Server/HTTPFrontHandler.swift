@@ -99,6 +99,9 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         if path == "/healthz", head.method == .GET {
             return .responding(Self.responseHead(.ok, for: head, contentType: "application/json"), body: server.stats().healthJSON)
         }
+        if path == "/metrics", head.method == .GET {
+            return .responding(Self.responseHead(.ok, for: head, contentType: WS4RedisServer.metricsContentType), body: server.metricsText())
+        }
         guard server.validator.isWebSocketPath(path) else {
             return .responding(Self.responseHead(.notFound, for: head, contentType: "text/plain"), body: "not found: \(path)\n")
         }

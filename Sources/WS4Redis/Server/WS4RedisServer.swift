@@ -36,9 +36,7 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
         self.configuration = try configuration.validated()
-        var logger = logger ?? Logger(label: "ws4redis")
-        if logger.logLevel > .trace, let level = Logger.Level(rawValue: configuration.logLevel) { logger.logLevel = level }
-        self.logger = logger
+        self.logger = logger ?? configuration.logFormat.logger(label: "ws4redis", level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
         validator = HandshakeValidator(configuration)
         names = ChannelNames(keyPrefix: configuration.keyPrefix)
     }
@@ -175,6 +173,13 @@ public final class WS4RedisServer: @unchecked Sendable {
         counters.snapshot
     }
 
+    public static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Every figure in the Prometheus text exposition format (what `/metrics` serves).
+    public func metricsText() -> String {
+        counters.prometheusText
+    }
+
     /// Decides an upgrade request (for hosts and the standalone listener alike). Identity sources
     /// may take a while; the future completes on an event loop of the server.
     public func decide(_ request: HandshakeRequest) throws -> EventLoopFuture<HandshakeDecision> {
@@ -190,15 +195,22 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     private func decide(_ request: HandshakeRequest, authorizer: HandshakeAuthorizer, on eventLoop: any EventLoop) -> EventLoopFuture<HandshakeDecision> {
-        let upgrade: ValidUpgrade
+        var request = request
+        request.remoteAddress = configuration.trustedProxies.clientAddress(of: request)
+        let decision: EventLoopFuture<HandshakeDecision>
         switch validator.validate(request) {
-        case .success(let valid): upgrade = valid
-        case .failure(let refusal): return eventLoop.makeSucceededFuture(.refused(refusal))
+        case .success(let upgrade):
+            decision = authorizer.authorize(upgrade, on: eventLoop).map { [self] authorization in
+                validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
+            }.recover { error in
+                .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
+            }
+        case .failure(let refusal):
+            decision = eventLoop.makeSucceededFuture(.refused(refusal))
         }
-        return authorizer.authorize(upgrade, on: eventLoop).map { [self] authorization in
-            validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
-        }.recover { error in
-            .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
+        return decision.map { [counters] decision in
+            counters.handshakeDecided(status: decision.status)
+            return decision
         }
     }
 
@@ -239,7 +251,8 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     func webSocketHandlers(for handshake: AcceptedHandshake, hub: LoopHub) -> [any ChannelHandler] {
-        WebSocketPipeline.handlers(for: ConnectionPlan(handshake, names: names), hub: hub, maxFrameSize: configuration.maxFrameSize)
+        let plan = ConnectionPlan(handshake, names: names, id: counters.nextConnectionID())
+        return WebSocketPipeline.handlers(for: plan, hub: hub, maxFrameSize: configuration.maxFrameSize)
     }
 
     /// Counts an established websocket until its channel closes.

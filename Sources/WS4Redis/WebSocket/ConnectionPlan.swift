@@ -1,7 +1,12 @@
+import Logging
 import NIOCore
 
 /// What one websocket does, fixed at its handshake: the channels it listens to and publishes to.
 struct ConnectionPlan: Sendable {
+    /// Names the connection in the log: unique per server.
+    let id: UInt64
+    let remoteAddress: String?
+    let flags: ChannelFlags
     let endpoint: WebSocketEndpoint
     let subscriptions: [String]
     let publications: [String]
@@ -9,7 +14,10 @@ struct ConnectionPlan: Sendable {
     let echo: Bool
     let deflate: DeflateParameters?
 
-    init(_ handshake: AcceptedHandshake, names: ChannelNames) {
+    init(_ handshake: AcceptedHandshake, names: ChannelNames, id: UInt64 = 0) {
+        self.id = id
+        remoteAddress = handshake.remoteAddress
+        flags = handshake.flags
         endpoint = handshake.endpoint
         echo = handshake.flags.contains(.echo)
         deflate = handshake.deflate
@@ -20,6 +28,15 @@ struct ConnectionPlan: Sendable {
         case .echo:
             (subscriptions, publications) = ([], [])
         }
+    }
+
+    /// What the connection's log lines share.
+    var logMetadata: Logger.Metadata {
+        let facility = switch endpoint {
+        case .facility(let name): name
+        case .echo: "(echo)"
+        }
+        return ["id": "\(id)", "address": "\(remoteAddress ?? "-")", "facility": "\(facility)", "flags": "\(flags.names)"]
     }
 
     /// Whether this client gets the shared compressed frames.

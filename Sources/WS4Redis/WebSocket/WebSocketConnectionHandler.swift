@@ -28,6 +28,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var saturated = false
     /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
     private var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
+    /// For the closing log line: when the websocket opened, the first close code sent or received,
+    /// and why the server dropped the socket without a close handshake.
+    private var openedAt = NIODeadline.now()
+    private var closeCode: WebSocketErrorCode?
+    private var dropCause: String?
 
     var channels: [String] { plan.subscriptions }
 
@@ -50,13 +55,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func start() {
         guard !started else { return }
         started = true
+        openedAt = .now()
+        hub.logger.info("websocket opened", metadata: plan.logMetadata)
         hub.add(self)
         guard !plan.subscriptions.isEmpty else {
             heldBack = nil
             return
         }
         hub.subscribe(plan.subscriptions, of: self).whenSuccess { [self] in
-            guard state.canSendData else { return }
+            // Redis may confirm after the socket is gone (context cleared): nothing to count then.
+            guard context != nil, state.canSendData else { return }
             subscriptionConfirmed = true
             hub.counters.subscriptions.add(plan.subscriptions.count)
             hub.fetchPersisted(plan.subscriptions).whenComplete { [self] result in releaseHeldBack(persisted: (try? result.get()) ?? []) }
@@ -72,21 +80,39 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             let frame = FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)
             context.write(wrapOutboundOut(wire(frame)), promise: nil)
         }
-        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
+        var bytes = 0
+        for frame in frames {
+            bytes += frame.readableBytes
+            context.write(wrapOutboundOut(frame), promise: nil)
+        }
         context.flush()
         sentSinceHeartbeat = true
-        hub.counters.messagesOut.add(frames.count)
+        hub.counters.delivered(frames.count, bytes: bytes)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if started {
             hub.remove(self)
             hub.unsubscribe(plan.subscriptions)
+            logClosed()
         }
         if subscriptionConfirmed { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
         subscriptionConfirmed = false
         self.context = nil
         context.fireChannelInactive()
+    }
+
+    private func logClosed() {
+        hub.logger.info("websocket closed", metadata: plan.logMetadata.merging([
+            "duration-ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
+            // 1006: the socket ended without a close frame either way.
+            "close-code": "\(UInt16(webSocketErrorCode: closeCode ?? .unknown(1006)))",
+            "cause": "\(dropCause ?? "-")",
+        ]) { $1 })
+    }
+
+    private func noteClose(_ code: WebSocketErrorCode) {
+        if closeCode == nil { closeCode = code }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -120,9 +146,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case (true, .keepNewest):
             guard let held = newestWhileSaturated else { break }
             newestWhileSaturated = nil
-            for (_, frame) in held where state.canSendData { context.write(wrapOutboundOut(frame), promise: nil) }
+            var bytes = 0
+            for (_, frame) in held where state.canSendData {
+                bytes += frame.readableBytes
+                context.write(wrapOutboundOut(frame), promise: nil)
+            }
             context.flush()
-            hub.counters.messagesOut.add(held.count)
+            hub.counters.delivered(held.count, bytes: bytes)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -132,7 +162,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func dropSlowClient(_ context: ChannelHandlerContext) {
         guard state.canSendData else { return }
         hub.counters.slowClientCloses.add(1)
-        hub.logger.info("closing slow client", metadata: ["queued-bytes-over": "\(hub.settings.maxOutboundBytes)"])
+        dropCause = "slow client: more than \(hub.settings.maxOutboundBytes) bytes queued"
         _ = state.fail()
         context.close(promise: nil)
     }
@@ -144,6 +174,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .facility:
             guard payload.readableBytes > 0, !isHeartbeat(payload) else { return }
             hub.counters.clientMessagesIn.add(1)
+            hub.counters.clientBytesIn.add(payload.readableBytes)
             if !plan.echo { lastSent = payload }
             hub.publish(payload, to: plan.publications)
         }
@@ -155,6 +186,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func receivedClose(_ code: WebSocketErrorCode?, context: ChannelHandlerContext) {
+        noteClose(code ?? .unknown(1005))
         switch state.receivedClose(code) {
         case .replyAndClose(let code):
             let frame = FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator)
@@ -165,8 +197,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func fail(_ code: WebSocketErrorCode, reason: String, context: ChannelHandlerContext) {
-        hub.logger.debug("websocket protocol failure", metadata: ["code": "\(code)", "reason": "\(reason)"])
+        hub.logger.debug("websocket protocol failure", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
         guard state.fail() else { return context.close(promise: nil) }
+        noteClose(code)
         let frame = FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
         closeLater(context.channel)
@@ -239,6 +272,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         guard let context else { return nil }
         let channel = context.channel
         if state.startClosing() {
+            noteClose(code)
             let frame = FrameWriter.closeFrame(code: code, reason: reason, allocator: channel.allocator)
             context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
             channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
@@ -252,7 +286,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .sendPing:
             context.writeAndFlush(wrapOutboundOut(FrameWriter.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator)), promise: nil)
         case .closeDead:
-            hub.logger.info("closing unresponsive client: no pong")
+            dropCause = "unresponsive: no pong"
             context.close(promise: nil)
         case .none:
             break

@@ -1,0 +1,156 @@
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+/// A running total: read for `ws4r_stats` and `/healthz`, exported to Prometheus as a counter.
+/// Callers batch their adds (once per message per event loop, not once per client).
+final class Total: Sendable {
+    private let value = Atomic<Int64>(0)
+    private let exported: CoreMetrics.Counter
+
+    init(_ name: String, dimensions: [(String, String)] = [], factory: any MetricsFactory) {
+        exported = CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory)
+    }
+
+    func add(_ amount: Int) {
+        guard amount > 0 else { return }
+        value.add(Int64(amount), ordering: .relaxed)
+        exported.increment(by: amount)
+    }
+
+    var current: UInt64 { UInt64(value.load(ordering: .relaxed)) }
+}
+
+/// A figure that goes up and down (connections, subscriptions); exported as a gauge when scraped.
+final class Level: Sendable {
+    private let value = Atomic<Int64>(0)
+
+    func add(_ amount: Int) { value.add(Int64(amount), ordering: .relaxed) }
+    func subtract(_ amount: Int) { value.subtract(Int64(amount), ordering: .relaxed) }
+    func set(_ amount: Int) { value.store(Int64(amount), ordering: .relaxed) }
+    var current: UInt64 { UInt64(max(0, value.load(ordering: .relaxed))) }
+}
+
+/// The live figures of a server, updated lock-free by every event loop, and their Prometheus export.
+/// Each server has its own registry: several servers in one process (tests, embedders) never mix.
+final class ServerCounters: Sendable {
+    static let deliveryLatencyName = "ws4redis_delivery_latency_seconds"
+
+    private let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    let connections = Level()
+    let subscriptions = Level()
+    let channels = Level()
+    let redisConnected = Atomic<Bool>(false)
+    private let lastConnectionID = Atomic<UInt64>(0)
+
+    let connectionsTotal: Total
+    let messagesIn: Total
+    let bytesIn: Total
+    let messagesOut: Total
+    let bytesOut: Total
+    let clientMessagesIn: Total
+    let clientBytesIn: Total
+    let slowClientCloses: Total
+    let messagesDropped: Total
+    let redisReconnects: Total
+    private let handshakesByStatus = Mutex<[Int: Total]>([:])
+    private let deliveryLatency: CoreMetrics.Timer
+    private let levelGauges: [(Level, CoreMetrics.Gauge)]
+    private let redisConnectedGauge: CoreMetrics.Gauge
+
+    init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[Self.deliveryLatencyName] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5),
+        ]
+        self.factory = factory
+        connectionsTotal = Total("ws4redis_connections_opened_total", factory: factory)
+        messagesIn = Total("ws4redis_redis_messages_total", factory: factory)
+        bytesIn = Total("ws4redis_redis_message_bytes_total", factory: factory)
+        messagesOut = Total("ws4redis_deliveries_total", factory: factory)
+        bytesOut = Total("ws4redis_delivered_bytes_total", factory: factory)
+        clientMessagesIn = Total("ws4redis_client_messages_total", factory: factory)
+        clientBytesIn = Total("ws4redis_client_message_bytes_total", factory: factory)
+        slowClientCloses = Total("ws4redis_slow_client_closes_total", factory: factory)
+        messagesDropped = Total("ws4redis_messages_dropped_total", factory: factory)
+        redisReconnects = Total("ws4redis_redis_reconnects_total", factory: factory)
+        deliveryLatency = CoreMetrics.Timer(label: Self.deliveryLatencyName, factory: factory)
+        levelGauges = [
+            (connections, CoreMetrics.Gauge(label: "ws4redis_connections", factory: factory)),
+            (subscriptions, CoreMetrics.Gauge(label: "ws4redis_subscriptions", factory: factory)),
+            (channels, CoreMetrics.Gauge(label: "ws4redis_channels", factory: factory)),
+        ]
+        redisConnectedGauge = CoreMetrics.Gauge(label: "ws4redis_redis_connected", factory: factory)
+    }
+
+    func nextConnectionID() -> UInt64 {
+        lastConnectionID.add(1, ordering: .relaxed).newValue
+    }
+
+    /// Counts a handshake by the HTTP status it was answered with (101 when accepted).
+    func handshakeDecided(status: Int) {
+        handshakesByStatus.withLock { byStatus in
+            if let total = byStatus[status] { return total }
+            let total = Total("ws4redis_handshakes_total", dimensions: [("status", String(status))], factory: factory)
+            byStatus[status] = total
+            return total
+        }.add(1)
+    }
+
+    func delivered(_ messages: Int, bytes: Int) {
+        messagesOut.add(messages)
+        bytesOut.add(bytes)
+    }
+
+    /// One message written to a loop's subscribers, `nanoseconds` after it was read from Redis.
+    func recordDeliveryLatency(nanoseconds: Int64) {
+        deliveryLatency.recordNanoseconds(nanoseconds)
+    }
+
+    /// The Prometheus text exposition of every figure.
+    var prometheusText: String {
+        for (level, gauge) in levelGauges { gauge.record(Int64(level.current)) }
+        redisConnectedGauge.record(redisConnected.load(ordering: .relaxed) ? 1 : 0)
+        return registry.emitToString()
+    }
+
+    var snapshot: ServerStats {
+        ServerStats(
+            connections: connections.current, connectionsTotal: connectionsTotal.current, subscriptions: subscriptions.current,
+            channels: channels.current, messagesIn: messagesIn.current, messagesOut: messagesOut.current,
+            clientMessagesIn: clientMessagesIn.current, slowClientCloses: slowClientCloses.current, messagesDropped: messagesDropped.current,
+            redisConnected: redisConnected.load(ordering: .relaxed)
+        )
+    }
+}
+
+/// A snapshot of a server's figures, as `ws4r_stats` and `/healthz` report them.
+public struct ServerStats: Sendable, Equatable {
+    public var connections: UInt64
+    public var connectionsTotal: UInt64
+    public var subscriptions: UInt64
+    public var channels: UInt64
+    public var messagesIn: UInt64
+    public var messagesOut: UInt64
+    public var clientMessagesIn: UInt64
+    public var slowClientCloses: UInt64
+    /// Messages replaced by a newer one on the same channel for a saturated client (keep-newest policy).
+    public var messagesDropped: UInt64
+    public var redisConnected: Bool
+
+    /// The body of `/healthz`: degraded (still 200) while Redis is away.
+    public var healthJSON: String {
+        let fields: [(String, String)] = [
+            ("status", redisConnected ? "\"ok\"" : "\"degraded\""), ("redis_connected", "\(redisConnected)"),
+            ("connections", "\(connections)"), ("connections_total", "\(connectionsTotal)"), ("subscriptions", "\(subscriptions)"),
+            ("channels", "\(channels)"), ("messages_in", "\(messagesIn)"), ("messages_out", "\(messagesOut)"),
+            ("client_messages_in", "\(clientMessagesIn)"), ("slow_client_closes", "\(slowClientCloses)"), ("messages_dropped", "\(messagesDropped)"),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
+    }
+}
