@@ -93,8 +93,13 @@ example-test: venv
 	tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && $(MAKE) install PREFIX=$$tmp && \
 	  WS4R_PREFIX=$$tmp $(PYTHON) -m pytest -q Tests/e2e/test_examples.py
 
+## django-test: the Django drop-in (clients/django) in a small project under Tests/django.
+.PHONY: django-test
+django-test: stage venv
+	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q Tests/django
+
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test example-test soak-ci autobahn-quick
+test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli

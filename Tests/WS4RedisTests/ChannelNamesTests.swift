@@ -43,6 +43,20 @@ final class ChannelNamesTests: XCTestCase {
         XCTAssertThrowsError(try RedisEndpoint(url: "rediss://h?ssl_cert_reqs=maybe"))
         XCTAssertThrowsError(try RedisEndpoint(url: "http://x"))
         XCTAssertThrowsError(try RedisEndpoint(url: "redis://host:99999"))
+    }
+
+    func testSentinelURLs() throws {
+        let endpoint = try RedisEndpoint(url: "redis+sentinel://:pw@s1,s2:26380,[::1]:5000/mymaster/2?sentinel_password=sp")
+        XCTAssertEqual(endpoint.address, .sentinel(
+            nodes: [HostAndPort(host: "s1", port: 26379), HostAndPort(host: "s2", port: 26380), HostAndPort(host: "::1", port: 5000)], masterName: "mymaster"
+        ))
+        XCTAssertEqual(endpoint.database, 2)
+        XCTAssertEqual(endpoint.password, "pw")
+        XCTAssertEqual(endpoint.sentinelPassword, "sp")
+        XCTAssertEqual(try RedisEndpoint(url: "redis+sentinel://127.0.0.1/ha").description, "redis+sentinel://127.0.0.1:26379/ha/0")
+        for bad in ["redis+sentinel://s1", "redis+sentinel://s1/", "redis+sentinel:///name", "redis+sentinel://s1/name/x", "redis+sentinel://s1/name/0/extra"] {
+            XCTAssertThrowsError(try RedisEndpoint(url: bad), bad)
+        }
         XCTAssertEqual(try RedisEndpoint(url: "redis://h/0").loginCommands, [])
         XCTAssertEqual(try RedisEndpoint(url: "redis://u:p@h/4").loginCommands, [["AUTH", "u", "p"], ["SELECT", "4"]])
     }

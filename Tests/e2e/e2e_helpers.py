@@ -133,9 +133,10 @@ def upgrade_headers(version: str = "13") -> dict[str, str]:
 class RedisServer:
     """A private redis-server process on 127.0.0.1:port, without persistence. start() waits for PING."""
 
-    def __init__(self, port: int, directory: Path):
+    def __init__(self, port: int, directory: Path, extra_args: Sequence[str] = ()):
         self.port = port
         self.directory = directory
+        self.extra_args = list(extra_args)
         self.url = f"redis://127.0.0.1:{port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -147,7 +148,7 @@ class RedisServer:
         exe = shutil.which("redis-server")
         assert exe, "redis-server is not installed (make deps)"
         log = open(self.directory / "redis.log", "ab")
-        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.directory), *self.extra_args]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         client = self.client(socket_timeout=1)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Callable
 
 import redis
 
-from e2e_helpers import Server, open_client, receive_n, receive_one, run_async, wait_until
+from e2e_helpers import Server, open_client, receive_n, receive_one, run_async, wait_until, websocket_key
+from lean_ws import client_frame, server_frame, upgrade_request
 
 
 def test_key_prefix(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
@@ -123,3 +125,20 @@ def test_persisted_message_sent_first(server_factory: Callable[..., Server], r: 
             await ws.close()
 
     run_async(body(), 30, "persisted message")
+
+
+def test_own_message_sent_before_the_stored_ones_arrives_once(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    """A message sent with the handshake is published and stored while the client's stored messages
+    are still being fetched: the fetch finds it, but the client gets it once (live, with echo)."""
+    server = server_factory(mode)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        path = "/ws/own?subscribe-broadcast&publish-broadcast&echo"
+        s.sendall(upgrade_request(server.port, path, websocket_key()) + client_frame(0x1, b"mine"))
+        reader = s.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 101"), "handshake refused"
+        while reader.readline() not in (b"\r\n", b""):
+            pass
+        assert reader.read(len(server_frame(b"mine"))) == server_frame(b"mine")
+        wait_until(lambda: r.get("broadcast:own") == b"mine", 5, "the message stored")
+        assert r.publish("broadcast:own", "marker") == 1
+        assert reader.read(len(server_frame(b"marker"))) == server_frame(b"marker"), "the client got its own message twice"

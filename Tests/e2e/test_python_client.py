@@ -1,18 +1,23 @@
 """The Python package clients/python/ws4redis: token minting (pure Python, and the library's
-ws4r_token_mint through ws4redis.native: the same bytes), and the ctypes Publisher against real Redis."""
+ws4r_token_mint through ws4redis.native: the same bytes), the ctypes Publisher against real Redis, and
+hosting websockets from Python (check_handshake, adopt)."""
 
 from __future__ import annotations
 
 import base64
+import ctypes
 import hashlib
 import hmac
+import os
+import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from e2e_helpers import RedisServer, wait_until
+from e2e_helpers import RedisServer, wait_until, websocket_key
 from ws4redis import native
 from ws4redis.token import InvalidToken, mint_token, verify_token
 
@@ -156,3 +161,102 @@ def test_native_errors(library_path: Path) -> None:
     with pytest.raises(native.Ws4redisError) as info:
         native.Publisher("notascheme://what", library=library_path)
     assert info.value.code != 0 and str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosting websockets from Python: check_handshake, the 101, adopt (what the Django dev server does)
+
+
+def masked_text_frame(text: str) -> bytes:
+    """One final client text frame (masked, as RFC 6455 requires of clients); payload under 126 bytes."""
+    payload = text.encode()
+    assert len(payload) < 126
+    mask = b"\x01\x02\x03\x04"
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_check_handshake_refusals(library_path: Path, redis_server: RedisServer) -> None:
+    """A refused upgrade comes back as a Handshake with the status, reason, headers and body to send;
+    the rendered response carries them with the body's length."""
+    with native.Server("--redis-url", redis_server.url, "--threads", "1", library=library_path) as server:
+        server.start()
+        base = {"Host": "h", "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+        with server.check_handshake("GET", "/ws/f", "subscribe-broadcast", {**base, "Sec-WebSocket-Version": "12"}) as old:
+            assert (old.status, old.accepted) == (426, False), f"version 12 answered {old.status}"
+            assert ("Sec-WebSocket-Version", "13") in old.headers, f"426 headers {old.headers}"
+            response = old.response()
+            assert response.startswith(b"HTTP/1.1 426 ") and b"\r\nSec-WebSocket-Version: 13\r\n" in response
+            body = old.body.encode()
+            assert body and response.endswith(b"\r\n\r\n" + body) and f"Content-Length: {len(body)}".encode() in response
+        with server.check_handshake("GET", "/elsewhere", None, [*base.items(), ("Sec-WebSocket-Version", "13")]) as outside:
+            assert outside.status == 404 and "/elsewhere" in outside.body, f"outside the URL prefix: {outside.status} {outside.body!r}"
+        with server.check_handshake("GET", "/ws/f", "subscribe-user", {**base, "Sec-WebSocket-Version": "13"}) as anonymous:
+            assert anonymous.status == 403 and "subscribe-user" in anonymous.body, f"{anonymous.status} {anonymous.body!r}"
+        with server.check_handshake("GET", "/ws/f", "subscribe-broadcast", {**base, "Sec-WebSocket-Version": "13"}) as accepted:
+            assert accepted.accepted and ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") in accepted.headers, accepted.headers
+            assert accepted.response().endswith(b"\r\n\r\n") and b"Content-Length" not in accepted.response()
+
+
+def test_adopt_with_preface(library_path: Path, redis_server: RedisServer, r: redis.Redis) -> None:
+    """A Python listener reads the upgrade and the client's first frame in the same bytes, answers
+    with the core's 101 and adopts the socket (detached, so Python can no longer shut it down) with
+    the frame as preface: the core publishes that frame, then serves the socket until it closes.
+    (Publish only: a client that also subscribes could get its early message back as the stored one.)"""
+    server = native.Server("--redis-url", redis_server.url, "--threads", "1", library=library_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    request = (f"GET /ws/pre?publish-broadcast HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {websocket_key()}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    early = masked_text_frame("early bird")
+    adopted: list[native.Handshake] = []
+
+    def host_one_connection() -> None:
+        conn, address = listener.accept()
+        data = b""
+        while len(data) < len(request) + len(early):  # the test wants the frame in the preface, not left in the kernel
+            data += conn.recv(4096)
+        head, _, preface = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ")
+        path, _, query = target.partition("?")
+        headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:]]
+        handshake = server.check_handshake(method, path, query, headers, version, address[0])
+        conn.sendall(handshake.response())
+        server.adopt(handshake, conn.detach(), preface)
+        adopted.append(handshake)
+
+    try:
+        server.start()
+        wait_until(lambda: server.stats()["redis_connected"], 10, "the in-process server to connect to Redis")
+        host = threading.Thread(target=host_one_connection, daemon=True)
+        host.start()
+        with socket.create_connection(listener.getsockname(), timeout=10) as client:
+            client.sendall(request + early)
+            status_line = client.recv(12, socket.MSG_WAITALL)
+            assert status_line == b"HTTP/1.1 101", f"handshake answered {status_line!r}"
+            while not status_line.endswith(b"\r\n\r\n"):
+                status_line += client.recv(1)
+            host.join(10)
+            assert len(adopted) == 1, "the listener thread did not adopt the connection"
+            wait_until(lambda: r.get("broadcast:pre") == b"early bird", 10, "the preface frame to be published and stored")
+            assert server.stats()["connections"] == 1
+            assert 'ws4redis_handshakes_total{status="101"} 1' in server.metrics().splitlines()
+            client.sendall(masked_text_frame("second"))
+            wait_until(lambda: r.get("broadcast:pre") == b"second", 10, "a frame sent after the adoption to be published")
+        wait_until(lambda: server.stats()["connections"] == 0, 10, "the core to notice the closed client")
+        spare = socket.socket().detach()
+        with pytest.raises(native.Ws4redisError) as info:
+            server.adopt(adopted[0], spare)
+        assert "already adopted" in str(info.value), "a consumed handshake must be refused before reaching C"
+        with pytest.raises(OSError):
+            os.fstat(spare)  # adopt() owns the descriptor even when it refuses: closed, not leaked
+    finally:
+        listener.close()
+        server.close()
+
+
+def test_request_mirror_size(library_path: Path) -> None:
+    """ws4r_request_init sets struct_size to the C struct's size: the client's mirror matches the header."""
+    lib = native.load_library(library_path)
+    request = native._Request()
+    lib.ws4r_request_init(ctypes.byref(request))
+    assert request.struct_size == ctypes.sizeof(native._Request)

@@ -4,6 +4,8 @@ public struct RedisEndpoint: Sendable, Equatable {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unixSocket(path: String)
+        /// Redis Sentinel: the master of `masterName`, as these sentinels know it (asked at every connect).
+        case sentinel(nodes: [HostAndPort], masterName: String)
     }
 
     /// TLS to Redis (`rediss://`), with redis-py's query options `ssl_ca_certs` and `ssl_cert_reqs`.
@@ -24,6 +26,8 @@ public struct RedisEndpoint: Sendable, Equatable {
     public var username: String?
     public var password: String?
     public var tls: TLS?
+    /// The sentinels' own password (`sentinel_password`), when they require one.
+    public var sentinelPassword: String?
 
     public static let defaultEndpoint = RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379), database: 0)
 
@@ -36,9 +40,12 @@ public struct RedisEndpoint: Sendable, Equatable {
     }
 
     /// Parses `redis://[[user]:password@]host[:port][/db]`, the same with `rediss://` for TLS
-    /// (`?ssl_ca_certs=PATH&ssl_cert_reqs=required|none`), or `unix:///path[?db=N&password=P&username=U]`.
+    /// (`?ssl_ca_certs=PATH&ssl_cert_reqs=required|none`), `unix:///path[?db=N&password=P&username=U]`,
+    /// or `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db][?sentinel_password=P]`.
     public init(url: String) throws {
-        if url.hasPrefix("unix://") {
+        if url.hasPrefix("redis+sentinel://") {
+            try self.init(sentinelURL: String(url.dropFirst("redis+sentinel://".count)))
+        } else if url.hasPrefix("unix://") {
             try self.init(unixURL: String(url.dropFirst("unix://".count)))
         } else if url.hasPrefix("redis://") {
             try self.init(tcpURL: String(url.dropFirst("redis://".count)))
@@ -49,7 +56,7 @@ public struct RedisEndpoint: Sendable, Equatable {
             guard ["required", "none", "optional"].contains(verify) else { throw WS4RedisError.configuration("ssl_cert_reqs must be required or none, got '\(verify)'") }
             tls = TLS(caFile: options["ssl_ca_certs"], verifyCertificate: verify == "required")
         } else {
-            throw WS4RedisError.configuration("Redis URL must start with redis://, rediss:// or unix://, got '\(url)'")
+            throw WS4RedisError.configuration("Redis URL must start with redis://, rediss://, unix:// or redis+sentinel://, got '\(url)'")
         }
     }
 
@@ -63,22 +70,33 @@ public struct RedisEndpoint: Sendable, Equatable {
     }
 
     private init(tcpURL rest: String) throws {
-        var rest = Substring(rest)
-        var (username, password): (String?, String?) = (nil, nil)
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                username = Self.nonEmpty(credentials[..<colon])
-                password = Self.nonEmpty(credentials[credentials.index(after: colon)...])
-            } else {
-                password = Self.nonEmpty(credentials)
-            }
-        }
+        let (username, password, rest) = Self.credentials(Substring(rest))
         let hostPort = rest.prefix { $0 != "/" && $0 != "?" }
         let database = try Self.database(rest.dropFirst(hostPort.count).drop { $0 == "/" }.prefix { $0 != "?" })
-        let (host, port) = try Self.hostAndPort(hostPort)
+        let (host, port) = try Self.hostAndPort(hostPort, defaultPort: 6379)
         self.init(address: .tcp(host: host, port: port), database: database, username: username, password: password)
+    }
+
+    private init(sentinelURL text: String) throws {
+        let (username, password, rest) = Self.credentials(Substring(text))
+        let hosts = rest.prefix { $0 != "/" && $0 != "?" }
+        let nodes = try hosts.split(separator: ",").map { try Self.hostAndPort($0, defaultPort: 26379) }.map { HostAndPort(host: $0.0, port: $0.1) }
+        let path = rest.dropFirst(hosts.count).prefix { $0 != "?" }.split(separator: "/")
+        guard !nodes.isEmpty, let masterName = path.first, path.count <= 2 else {
+            throw WS4RedisError.configuration("expected redis+sentinel://host[:port][,host[:port]...]/master-name[/db], got 'redis+sentinel://\(text)'")
+        }
+        let database = try Self.database(path.count == 2 ? path[1] : "")
+        self.init(address: .sentinel(nodes: nodes, masterName: String(masterName)), database: database, username: username, password: password)
+        sentinelPassword = Self.parameters(rest.drop { $0 != "?" }.dropFirst())["sentinel_password"]
+    }
+
+    /// Splits `[[user]:password@]rest` into its parts.
+    private static func credentials(_ text: Substring) -> (username: String?, password: String?, rest: Substring) {
+        guard let at = text.lastIndex(of: "@") else { return (nil, nil, text) }
+        let credentials = text[..<at]
+        let rest = text[text.index(after: at)...]
+        guard let colon = credentials.firstIndex(of: ":") else { return (nil, nonEmpty(credentials), rest) }
+        return (nonEmpty(credentials[..<colon]), nonEmpty(credentials[credentials.index(after: colon)...]), rest)
     }
 
     private init(unixURL rest: String) throws {
@@ -99,19 +117,19 @@ public struct RedisEndpoint: Sendable, Equatable {
         return database
     }
 
-    private static func hostAndPort(_ text: Substring) throws -> (String, Int) {
-        guard !text.isEmpty else { return ("127.0.0.1", 6379) }
+    private static func hostAndPort(_ text: Substring, defaultPort: Int) throws -> (String, Int) {
+        guard !text.isEmpty else { return ("127.0.0.1", defaultPort) }
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             let host = String(text[text.index(after: text.startIndex)..<close])
             let portText = text[text.index(after: close)...].drop { $0 == ":" }
-            return (host, try port(portText))
+            return (host, try port(portText, default: defaultPort))
         }
-        guard let colon = text.lastIndex(of: ":") else { return (String(text), 6379) }
-        return (String(text[..<colon]), try port(text[text.index(after: colon)...]))
+        guard let colon = text.lastIndex(of: ":") else { return (String(text), defaultPort) }
+        return (String(text[..<colon]), try port(text[text.index(after: colon)...], default: defaultPort))
     }
 
-    private static func port(_ text: Substring) throws -> Int {
-        guard !text.isEmpty else { return 6379 }
+    private static func port(_ text: Substring, default defaultPort: Int) throws -> Int {
+        guard !text.isEmpty else { return defaultPort }
         guard let port = Int(text), (1...65535).contains(port) else { throw WS4RedisError.configuration("invalid Redis port '\(text)'") }
         return port
     }
@@ -128,6 +146,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         switch address {
         case .tcp(let host, let port): "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)"
         case .unixSocket(let path): "unix://\(path)?db=\(database)"
+        case .sentinel(let nodes, let name): "redis+sentinel://\(nodes.map { "\($0.host):\($0.port)" }.joined(separator: ","))/\(name)/\(database)"
         }
     }
 }

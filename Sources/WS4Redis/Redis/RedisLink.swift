@@ -63,28 +63,39 @@ final class RedisLink {
 
     private func connect() {
         guard !stopped else { return }
+        resolvedAddress().flatMap(connect(to:)).whenComplete { [self] result in
+            switch result {
+            case .success(let channel): established(channel)
+            case .failure(let error): failedToConnect("\(error)")
+            }
+        }
+    }
+
+    /// Where to connect now: the endpoint's address, or the master the sentinels name at this moment.
+    private func resolvedAddress() -> EventLoopFuture<RedisEndpoint.Address> {
+        guard case .sentinel(let sentinels, let name) = endpoint.address else { return eventLoop.makeSucceededFuture(endpoint.address) }
+        return SentinelLookup.master(named: name, asking: sentinels, password: endpoint.sentinelPassword, on: eventLoop).map { master in
+            .tcp(host: master.host, port: master.port)
+        }
+    }
+
+    private func connect(to address: RedisEndpoint.Address) -> EventLoopFuture<any Channel> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelInitializer { [makeHandlers, tls, endpoint] channel in
+            .channelInitializer { [makeHandlers, tls] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls, case .tcp(let host, _) = endpoint.address {
+                    if let tls, case .tcp(let host, _) = address {
                         let hostname = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     }
                     try channel.pipeline.syncOperations.addHandlers(makeHandlers())
                 }
             }
-        let connecting: EventLoopFuture<any Channel> =
-            switch endpoint.address {
-            case .tcp(let host, let port): bootstrap.connect(host: host, port: port)
-            case .unixSocket(let path): bootstrap.connect(unixDomainSocketPath: path)
-            }
-        connecting.whenComplete { [self] result in
-            switch result {
-            case .success(let channel): established(channel)
-            case .failure(let error): lost("\(error)")
-            }
+        switch address {
+        case .tcp(let host, let port): return bootstrap.connect(host: host, port: port)
+        case .unixSocket(let path): return bootstrap.connect(unixDomainSocketPath: path)
+        case .sentinel: return eventLoop.makeFailedFuture(WS4RedisError.configuration("a sentinel address must be resolved first"))
         }
     }
 
@@ -93,6 +104,14 @@ final class RedisLink {
         self.channel = channel
         channel.closeFuture.whenComplete { [self] _ in lost("connection closed") }
         up(channel)
+    }
+
+    /// The first failure in a row is worth a warning (Redis down, a wrong URL); retries are not.
+    private func failedToConnect(_ reason: String) {
+        if backoff.isFresh, !stopped {
+            logger.warning("cannot connect to Redis; retrying with back-off", metadata: ["redis": "\(endpoint.description)", "reason": "\(reason)"])
+        }
+        lost(reason)
     }
 
     private func lost(_ reason: String) {
@@ -125,4 +144,7 @@ struct Backoff {
     mutating func reset() {
         attempt = 0
     }
+
+    /// No retry since the last reset.
+    var isFresh: Bool { attempt == 0 }
 }

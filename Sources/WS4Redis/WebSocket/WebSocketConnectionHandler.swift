@@ -19,6 +19,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var heldBack: [ByteBuffer]? = []
     /// The last message this client sent, so that Redis does not echo it back (without `echo`).
     private var lastSent: ByteBuffer?
+    /// What the client published while its stored messages were being fetched: the fetch may find it
+    /// stored already, and the client gets its own message live (with echo) or not at all.
+    private var sentWhileHeldBack: ByteBuffer?
     /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
     var hubSlot = -1
     var needsFlush = false
@@ -75,8 +78,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func releaseHeldBack(persisted: [ByteBuffer]) {
         guard let context, let frames = heldBack else { return }
         heldBack = nil
+        defer { sentWhileHeldBack = nil }
         guard state.canSendData else { return }
-        for payload in persisted where payload.readableBytes > 0 {
+        for payload in persisted where payload.readableBytes > 0 && payload != sentWhileHeldBack {
             let frame = FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)
             context.write(wrapOutboundOut(wire(frame)), promise: nil)
         }
@@ -176,6 +180,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.counters.clientMessagesIn.add(1)
             hub.counters.clientBytesIn.add(payload.readableBytes)
             if !plan.echo { lastSent = payload }
+            if heldBack != nil { sentWhileHeldBack = payload }
             hub.publish(payload, to: plan.publications)
         }
     }

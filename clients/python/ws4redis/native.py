@@ -11,20 +11,26 @@ WS4REDIS_LIBRARY, or ``ctypes.util.find_library("ws4redis")``.
     server = Server("--listen", "127.0.0.1:8080", "--redis-url", "redis://127.0.0.1:6379/0")
     server.set_authorizer(lambda request: {"user": "alice", "groups": ["staff"]})
     server.start()
+
+A Python HTTP server can host websockets itself (no --listen): it asks the core about an upgrade
+with Server.check_handshake(), sends the response the Handshake describes and, for a 101, hands
+the socket to the core with Server.adopt(handshake, fd, preface).
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import os
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Mapping, Optional, Union
 
 __all__ = [
     "FLAGS",
     "Denied",
+    "Handshake",
     "Publisher",
     "Server",
     "Ws4redisError",
@@ -34,7 +40,7 @@ __all__ = [
     "mint_token",
 ]
 
-WS4R_OK, WS4R_EINVAL, WS4R_ELIMIT = 0, 1, 10
+WS4R_OK, WS4R_EINVAL, WS4R_ESTATE, WS4R_EHANDSHAKE, WS4R_ELIMIT = 0, 1, 4, 7, 10
 ABI_VERSION = 1
 
 #: Connection flags (query names of a websocket URL) and their WS4R_FLAG_* bits.
@@ -168,6 +174,19 @@ class _AuthRequest(ctypes.Structure):
     ]
 
 
+class _Request(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("method", c_char_p),
+        ("path", c_char_p),
+        ("query", c_char_p),
+        ("http_version", c_char_p),
+        ("headers", POINTER(_Header)),
+        ("header_count", c_size_t),
+        ("remote_address", c_char_p),
+    ]
+
+
 _AUTHORIZE_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(_AuthRequest), c_void_p)
 
 # name: (restype, argtypes)
@@ -186,6 +205,7 @@ _PROTOTYPES: Dict[str, tuple] = {
     "ws4r_server_destroy": (None, [c_void_p]),
     "ws4r_server_errmsg": (c_char_p, [c_void_p]),
     "ws4r_server_stats": (c_int, [c_void_p, POINTER(_Stats)]),
+    "ws4r_server_metrics": (c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_size_t)]),
     "ws4r_auth_result_set_user": (c_int, [c_void_p, c_char_p]),
     "ws4r_auth_result_add_group": (c_int, [c_void_p, c_char_p]),
     "ws4r_auth_result_set_session": (c_int, [c_void_p, c_char_p]),
@@ -200,6 +220,16 @@ _PROTOTYPES: Dict[str, tuple] = {
     "ws4r_publisher_fetch": (c_int, [c_void_p, POINTER(_Audience), c_void_p, c_size_t, POINTER(c_size_t), POINTER(c_int)]),
     "ws4r_publisher_errmsg": (c_char_p, [c_void_p]),
     "ws4r_publisher_destroy": (None, [c_void_p]),
+    "ws4r_request_init": (None, [POINTER(_Request)]),
+    "ws4r_server_check_handshake": (c_int, [c_void_p, POINTER(_Request), POINTER(c_void_p)]),
+    "ws4r_handshake_status": (c_int, [c_void_p]),
+    "ws4r_handshake_reason": (c_char_p, [c_void_p]),
+    "ws4r_handshake_body": (c_char_p, [c_void_p]),
+    "ws4r_handshake_header_count": (c_size_t, [c_void_p]),
+    "ws4r_handshake_header": (c_int, [c_void_p, c_size_t, POINTER(c_char_p), POINTER(c_char_p)]),
+    "ws4r_handshake_free": (None, [c_void_p]),
+    # The release callback is not bound (always NULL): Python keeps nothing the core must give back.
+    "ws4r_server_adopt": (c_int, [c_void_p, c_void_p, c_int, c_char_p, c_size_t, c_void_p, c_void_p]),
 }
 
 _libraries: Dict[str, "_Library"] = {}
@@ -344,7 +374,7 @@ class Publisher:
 
     def _live(self) -> c_void_p:
         if self._handle is None:
-            raise Ws4redisError(4, "the publisher is closed")
+            raise Ws4redisError(WS4R_ESTATE, "the publisher is closed")
         return self._handle
 
     def publish(
@@ -476,7 +506,8 @@ class Server:
         self._handle: Optional[c_void_p] = handle
         self._authorizer = None  # the ctypes callback object: alive as long as the server may call it
         self._authorizer_fn: Optional[Callable] = None
-        self.authorizer_errors: list = []  # exceptions raised by the authorizer (each became a 500)
+        # The latest exceptions raised by the authorizer (each became a 500); bounded for long-running servers.
+        self.authorizer_errors: Deque[BaseException] = collections.deque(maxlen=100)
 
     def _errmsg(self, handle: c_void_p, rc: int) -> str:
         detail = _decode(self._lib.ws4r_server_errmsg(handle)) if handle else None
@@ -484,7 +515,7 @@ class Server:
 
     def _live(self) -> c_void_p:
         if self._handle is None:
-            raise Ws4redisError(4, "the server is destroyed")
+            raise Ws4redisError(WS4R_ESTATE, "the server is destroyed")
         return self._handle
 
     def _check(self, rc: int, what: str) -> None:
@@ -543,6 +574,59 @@ class Server:
         self._check(self._lib.ws4r_server_stats(self._live(), byref(s)), "ws4r_server_stats")
         return {name: getattr(s, name) for name, _ in _Stats._fields_ if name != "struct_size"}
 
+    def metrics(self) -> str:
+        """The server's figures in the Prometheus text format (what /metrics serves)."""
+        length = c_size_t(0)
+        while True:  # a new series may lengthen the text between two calls
+            buffer = ctypes.create_string_buffer(length.value + 1)
+            rc = self._lib.ws4r_server_metrics(self._live(), buffer, len(buffer), byref(length))
+            if rc != WS4R_ELIMIT:
+                break
+        self._check(rc, "ws4r_server_metrics")
+        return buffer.value.decode()
+
+    def check_handshake(
+        self,
+        method: str,
+        path: str,
+        query: Optional[str] = None,
+        headers: Union[Mapping[str, str], Iterable[tuple]] = (),
+        http_version: str = "HTTP/1.1",
+        remote_address: Optional[str] = None,
+    ) -> "Handshake":
+        """Asks the core about a websocket upgrade request (ws4r_server_check_handshake): RFC 6455,
+        the URL prefix, limits and the identity sources, the authorizer included (this call blocks
+        while it runs). `path` is decoded and without the query; `query` is raw, without '?'.
+        Returns the Handshake to answer with, accepted or refused; the server must be running."""
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        header_array = (_Header * max(1, len(pairs)))(*[_Header(_encode(n), _encode(v)) for n, v in pairs])
+        request = _Request()
+        self._lib.ws4r_request_init(byref(request))
+        request.method, request.path, request.query = _encode(method), _encode(path), _encode(query)
+        request.http_version, request.remote_address = _encode(http_version), _encode(remote_address)
+        request.headers, request.header_count = header_array, len(pairs)
+        handle = c_void_p()
+        rc = self._lib.ws4r_server_check_handshake(self._live(), byref(request), byref(handle))
+        if rc not in (WS4R_OK, WS4R_EHANDSHAKE):
+            self._lib.ws4r_handshake_free(handle)
+            raise Ws4redisError(rc, f"ws4r_server_check_handshake: {self._errmsg(self._handle, rc)}")
+        return Handshake(self._lib, handle)
+
+    def adopt(self, handshake: "Handshake", fd: int, preface: bytes = b"") -> None:
+        """Hands an upgraded connection to the core after its 101 response was sent
+        (ws4r_server_adopt). The core owns `fd` from this call on, also when it fails: it closes the
+        descriptor when the websocket ends, so pass one nobody else closes or shuts down (a dup(),
+        or socket.detach()). `preface`: bytes already read past the request headers. Consumes the
+        handshake."""
+        data = bytes(preface)
+        try:
+            server, taken = self._live(), handshake._take()
+        except Ws4redisError:
+            if fd >= 0:
+                os.close(fd)  # refused before reaching the core: the descriptor is still ours to close
+            raise
+        self._check(self._lib.ws4r_server_adopt(server, taken, int(fd), data, len(data), None, None), "ws4r_server_adopt")
+
     def close(self) -> None:
         """Stops (if running) and destroys the server; the authorizer is released afterwards."""
         handle, self._handle = self._handle, None
@@ -551,6 +635,61 @@ class Server:
         self._authorizer = None
 
     def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Handshake:
+    """The core's answer to a websocket upgrade request (a ws4r_handshake): accepted (status 101,
+    then pass it to Server.adopt(), which consumes it) or refused (a 4xx/5xx with a plain-text
+    body). close() frees one that is not adopted; so does garbage collection."""
+
+    def __init__(self, lib: _Library, handle: c_void_p):
+        self._lib = lib
+        self._handle: Optional[c_void_p] = handle
+        self.status: int = lib.ws4r_handshake_status(handle)
+        self.reason: str = _decode(lib.ws4r_handshake_reason(handle)) or ""
+        self.body: str = _decode(lib.ws4r_handshake_body(handle)) or ""
+        self.headers: list = []
+        name, value = c_char_p(), c_char_p()
+        for index in range(lib.ws4r_handshake_header_count(handle)):
+            if lib.ws4r_handshake_header(handle, index, byref(name), byref(value)) == WS4R_OK:
+                self.headers.append((_decode(name.value) or "", _decode(value.value) or ""))
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 101
+
+    def response(self) -> bytes:
+        """The whole HTTP/1.1 response to send: status line and headers, and for a refusal a
+        plain-text body with its length (the connection closes after a refusal)."""
+        lines = [f"HTTP/1.1 {self.status} {self.reason}"] + [f"{n}: {v}" for n, v in self.headers]
+        body = b""
+        if not self.accepted:
+            body = self.body.encode("utf-8")
+            lines += ["Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}", "Connection: close"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+    def _take(self) -> c_void_p:
+        handle, self._handle = self._handle, None
+        if handle is None:
+            raise Ws4redisError(WS4R_ESTATE, "the handshake was already adopted or freed")
+        return handle
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            self._lib.ws4r_handshake_free(handle)
+
+    def __enter__(self) -> "Handshake":
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -1,0 +1,1 @@
+"""The benchmark runner's parts: processes (Redis, servers, nginx), targets, scenarios, report."""

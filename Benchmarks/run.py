@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""The benchmarks of record (issues #8 and #6): every scenario against ws4redis standalone, ws4redis
+host and Nchan one after another in the same run, then ws4redis scaled out (3 nodes behind nginx
+against 1). Prints a table per scenario and writes Benchmarks/RESULTS.md.
+
+    python3 Benchmarks/run.py [--prefix STAGE] [--loadgen PATH] [--smoke] [--only KEY ...]
+                              [--standalone-processes N] [--results FILE] [--note TEXT]
+
+--smoke runs every scenario in a small size (seconds) and fails unless each produced its figures
+and each fan-out delivered every message exactly once, in order (what CI checks; no timing is
+judged). Needs: the load generator (`make loadgen`), redis-server, nginx with libnginx-mod-nchan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench import scenarios as scenario_sets  # noqa: E402
+from bench.processes import RedisServer  # noqa: E402
+from bench.report import Outcome, machine_facts, markdown_report, table  # noqa: E402
+from bench.scenarios import Scenario, smoke_problems  # noqa: E402
+from bench.targets import REPO, Context, Target, scale_out, side_by_side  # noqa: E402
+
+REFERENCE = {"side by side": "nchan", "scale out": "1 node"}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prefix", type=Path, default=Path(os.environ.get("WS4R_PREFIX", REPO / "stage")),
+                        help="install prefix of ws4redis (bin/ws4redis, bin/ws4redis-host); default $WS4R_PREFIX or stage/")
+    parser.add_argument("--loadgen", type=Path, default=REPO / ".build-bench" / "loadgen", help="the load generator (make loadgen)")
+    parser.add_argument("--smoke", action="store_true", help="small sizes; check that every scenario runs and counts right")
+    parser.add_argument("--only", action="append", metavar="KEY", help="run only these scenarios (repeatable)")
+    parser.add_argument("--standalone-processes", type=int, metavar="N",
+                        help="run the standalone server as `ws4redis serve --processes N` (the multi-process server)")
+    parser.add_argument("--results", type=Path, help="where to write the markdown report (default: Benchmarks/RESULTS.md, "
+                                                     "none with --smoke)")
+    parser.add_argument("--note", help="a remark for the report, e.g. that the machine was shared")
+    return parser.parse_args()
+
+
+def targets_of(scenario: Scenario, args: argparse.Namespace) -> list[Target]:
+    return side_by_side(args.standalone_processes) if scenario.group == "side by side" else scale_out()
+
+
+def skip_reason(scenario: Scenario, target: Target) -> str | None:
+    capacity = target.capacity()
+    if capacity is not None and scenario.sockets > capacity:
+        return "server process fd limit"
+    if scenario.mode == "echo" and not getattr(target, "binary", None):
+        return "no echo endpoint"
+    return None
+
+
+def run_one(ctx: Context, loadgen: Path, scenario: Scenario, target: Target, tag: str) -> Outcome:
+    outcome = Outcome(scenario, target.name)
+    outcome.skipped = skip_reason(scenario, target)
+    if outcome.skipped:
+        return outcome
+    try:
+        deployment = target.start(ctx, scenario.sockets, tag)
+    except Exception as exc:  # a server that does not start is a result of the run, not its end
+        outcome.failure = f"{target.name} did not start: {exc}"
+        return outcome
+    try:
+        facility = f"{tag}-{target.name.replace(' ', '-')}"
+        url = deployment.echo_url if scenario.mode == "echo" else deployment.subscribe_url(facility)
+        argv = [str(loadgen), scenario.mode, "--url", url, *scenario.loadgen_args(),
+                *(deployment.publish_args(facility) if scenario.mode == "fanout" else []),
+                *[arg for pid in deployment.pids for arg in ("--server-pid", str(pid))]]
+        outcome.argv = tuple(argv)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=scenario.timeout_s())
+        lines = done.stdout.strip().splitlines()
+        if lines and lines[-1].startswith("{"):
+            outcome.result = json.loads(lines[-1])
+            outcome.line = lines[0] if len(lines) > 1 else ""
+        if done.returncode != 0:
+            outcome.failure = (outcome.result or {}).get("error") or f"loadgen exited {done.returncode}: {done.stderr.strip()[-500:]}"
+    except subprocess.TimeoutExpired:
+        outcome.failure = f"the load generator took more than {scenario.timeout_s():.0f} s"
+    finally:
+        deployment.stop()
+    return outcome
+
+
+def main() -> int:
+    args = parse_args()
+    if not args.loadgen.exists():
+        sys.exit(f"{args.loadgen} does not exist: run `make loadgen`")
+    for binary in ("ws4redis", "ws4redis-host"):
+        if not (args.prefix / "bin" / binary).exists():
+            sys.exit(f"{args.prefix}/bin/{binary} does not exist: run `make stage` or pass --prefix")
+    chosen = scenario_sets.smoke() if args.smoke else scenario_sets.full()
+    if args.only:
+        unknown = set(args.only) - {s.key for s in chosen}
+        if unknown:
+            sys.exit(f"unknown scenarios {sorted(unknown)}; known: {[s.key for s in chosen]}")
+        chosen = [s for s in chosen if s.key in args.only]
+    command = shlex.join(["python3", "Benchmarks/run.py", *sys.argv[1:]])
+    started, clock = time.strftime("%Y-%m-%d %H:%M %Z"), time.monotonic()
+    facts = machine_facts(args.prefix, REPO)
+    directory = Path(tempfile.mkdtemp(prefix="ws4redis-bench-"))
+    print(f"$ {command}\nlogs in {directory}", flush=True)
+    redis = RedisServer(directory)
+    outcomes: list[Outcome] = []
+    sections, problems = [], []
+    try:
+        ctx = Context(prefix=args.prefix.resolve(), redis=redis, directory=directory)
+        for scenario in chosen:
+            group = []
+            for target in targets_of(scenario, args):
+                outcome = run_one(ctx, args.loadgen, scenario, target, f"{scenario.key}-{len(outcomes)}")
+                print(f"[{scenario.key} · {target.name}] "
+                      f"{outcome.skipped and 'skipped: ' + outcome.skipped or outcome.failure or outcome.line}", flush=True)
+                if args.smoke and not outcome.skipped:
+                    found = [outcome.failure] if outcome.failure and not outcome.result else smoke_problems(scenario, outcome.result)
+                    problems += [f"{scenario.key} · {target.name}: {p}" for p in found]
+                elif outcome.failure:
+                    problems.append(f"{scenario.key} · {target.name}: {outcome.failure}")
+                group.append(outcome)
+            outcomes += group
+            section = f"### {scenario.title}\n\n{table(scenario, group, REFERENCE[scenario.group])}\n"
+            print("\n" + section, flush=True)
+            sections.append(section)
+    finally:
+        redis.stop()
+    results = args.results or (None if args.smoke else REPO / "Benchmarks" / "RESULTS.md")
+    if results:
+        results.write_text(markdown_report(command, started, args.note, facts, sections, outcomes, time.monotonic() - clock))
+        print(f"wrote {results}")
+    if problems:
+        print("PROBLEMS:\n  " + "\n  ".join(problems), file=sys.stderr)
+        print(f"logs kept in {directory}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+import NIOCore
+import NIOPosix
+
+/// Asks Redis Sentinels where the master of a service is now (`SENTINEL get-master-addr-by-name`),
+/// one sentinel after the other until one answers. Asked before every connection, so a reconnect
+/// after a failover reaches the promoted replica.
+enum SentinelLookup {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func master(named name: String, asking sentinels: [HostAndPort], password: String?, on eventLoop: any EventLoop) -> EventLoopFuture<HostAndPort> {
+        var commands = [["SENTINEL", "get-master-addr-by-name", name]]
+        if let password { commands.insert(["AUTH", password], at: 0) }
+        return ask(sentinels[...], commands, master: name, failures: [], on: eventLoop)
+    }
+
+    private static func ask(
+        _ sentinels: ArraySlice<HostAndPort>, _ commands: [[String]], master name: String, failures: [String], on eventLoop: any EventLoop
+    ) -> EventLoopFuture<HostAndPort> {
+        guard let sentinel = sentinels.first else {
+            return eventLoop.makeFailedFuture(Failure(description: "no sentinel named the master '\(name)': \(failures.joined(separator: "; "))"))
+        }
+        return query(sentinel, commands, on: eventLoop).flatMapThrowing { replies in
+            try masterAddress(replies.last, name: name)
+        }.flatMapError { error in
+            ask(sentinels.dropFirst(), commands, master: name, failures: failures + ["\(sentinel.host):\(sentinel.port): \(error)"], on: eventLoop)
+        }
+    }
+
+    private static func masterAddress(_ reply: RESPReply?, name: String) throws -> HostAndPort {
+        switch reply {
+        case .array(let parts?):
+            guard parts.count == 2, case .bulk(let host?) = parts[0], case .bulk(let port?) = parts[1], let number = Int(String(buffer: port)) else {
+                throw Failure(description: "unexpected answer \(parts)")
+            }
+            return HostAndPort(host: String(buffer: host), port: number)
+        case .array(nil), .bulk(nil): throw Failure(description: "does not monitor a master named '\(name)'")
+        case .error(let message): throw Failure(description: message)
+        default: throw Failure(description: "unexpected answer \(String(describing: reply))")
+        }
+    }
+
+    /// One short connection: sends `commands`, collects as many replies, closes.
+    private static func query(_ sentinel: HostAndPort, _ commands: [[String]], on eventLoop: any EventLoop) -> EventLoopFuture<[RESPReply]> {
+        let replies = eventLoop.makePromise(of: [RESPReply].self)
+        let timeout = eventLoop.scheduleTask(in: .seconds(2)) { replies.fail(Failure(description: "no answer within 2 s")) }
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        RESPReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), ReplyCollector(expected: commands.count, replies: replies)
+                    )
+                }
+            }
+            .connect(host: sentinel.host, port: sentinel.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    for command in commands { channel.write([[UInt8]](redisArguments: command), promise: nil) }
+                    channel.flush()
+                    replies.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                case .failure(let error):
+                    replies.fail(error)
+                }
+            }
+        replies.futureResult.whenComplete { _ in timeout.cancel() }
+        return replies.futureResult
+    }
+}
+
+/// Completes `replies` once `expected` replies arrived, or fails it when the connection ends first.
+private final class ReplyCollector: ChannelInboundHandler {
+    typealias InboundIn = RESPReply
+
+    private let expected: Int
+    private let replies: EventLoopPromise<[RESPReply]>
+    private var received: [RESPReply] = []
+
+    init(expected: Int, replies: EventLoopPromise<[RESPReply]>) {
+        self.expected = expected
+        self.replies = replies
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received.append(unwrapInboundIn(data))
+        if received.count == expected { replies.succeed(received) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        replies.fail(SentinelLookup.Failure(description: "connection closed after \(received.count) of \(expected) replies"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        replies.fail(error)
+        context.close(promise: nil)
+    }
+}
