@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import scenarios as scenario_sets  # noqa: E402
 from bench.processes import RedisServer  # noqa: E402
 from bench.report import Outcome, machine_facts, markdown_report, table  # noqa: E402
-from bench.scenarios import Scenario, smoke_problems  # noqa: E402
+from bench.scenarios import GROUP_TITLES, Scenario, smoke_problems  # noqa: E402
 from bench.targets import REPO, Context, Target, scale_out, side_by_side  # noqa: E402
 
 REFERENCE = {"side by side": "nchan", "scale out": "1 node"}
@@ -57,7 +58,7 @@ def skip_reason(scenario: Scenario, target: Target) -> str | None:
     capacity = target.capacity()
     if capacity is not None and scenario.sockets > capacity:
         return "server process fd limit"
-    if scenario.mode == "echo" and not getattr(target, "binary", None):
+    if scenario.mode == "echo" and not target.has_echo:
         return "no echo endpoint"
     return None
 
@@ -93,6 +94,39 @@ def run_one(ctx: Context, loadgen: Path, scenario: Scenario, target: Target, tag
     return outcome
 
 
+def problems_of(outcome: Outcome, smoke: bool) -> list[str]:
+    """A failed run is a problem; with --smoke, so is any figure or count that is not as it must be."""
+    if outcome.skipped:
+        return []
+    if smoke and outcome.result:
+        found = smoke_problems(outcome.scenario, outcome.result)
+    else:
+        found = [outcome.failure] if outcome.failure else []
+    return [f"{outcome.scenario.key} · {outcome.target}: {problem}" for problem in found]
+
+
+def run_all(ctx: Context, chosen: list[Scenario], args: argparse.Namespace) -> tuple[list[Outcome], list[str], list[str]]:
+    """Runs every scenario against each of its targets; returns the outcomes, the report's sections
+    (group headings and tables, also printed as they come) and the problems."""
+    outcomes: list[Outcome] = []
+    sections: list[str] = []
+    problems: list[str] = []
+    for index, scenario in enumerate(chosen):
+        if index == 0 or chosen[index - 1].group != scenario.group:
+            sections.append(f"## {GROUP_TITLES[scenario.group]}\n")
+            print(f"\n{sections[-1]}", flush=True)
+        group = []
+        for target in targets_of(scenario, args):
+            outcome = run_one(ctx, args.loadgen, scenario, target, f"{scenario.key}-{len(outcomes) + len(group)}")
+            print(f"[{scenario.key} · {target.name}] {outcome.summary()}", flush=True)
+            problems += problems_of(outcome, args.smoke)
+            group.append(outcome)
+        outcomes += group
+        sections.append(f"### {scenario.title}\n\n{table(scenario, group, REFERENCE[scenario.group])}\n")
+        print("\n" + sections[-1], flush=True)
+    return outcomes, sections, problems
+
+
 def main() -> int:
     args = parse_args()
     if not args.loadgen.exists():
@@ -112,29 +146,12 @@ def main() -> int:
     directory = Path(tempfile.mkdtemp(prefix="ws4redis-bench-"))
     print(f"$ {command}\nlogs in {directory}", flush=True)
     redis = RedisServer(directory)
-    outcomes: list[Outcome] = []
-    sections, problems = [], []
     try:
-        ctx = Context(prefix=args.prefix.resolve(), redis=redis, directory=directory)
-        for scenario in chosen:
-            group = []
-            for target in targets_of(scenario, args):
-                outcome = run_one(ctx, args.loadgen, scenario, target, f"{scenario.key}-{len(outcomes)}")
-                print(f"[{scenario.key} · {target.name}] "
-                      f"{outcome.skipped and 'skipped: ' + outcome.skipped or outcome.failure or outcome.line}", flush=True)
-                if args.smoke and not outcome.skipped:
-                    found = [outcome.failure] if outcome.failure and not outcome.result else smoke_problems(scenario, outcome.result)
-                    problems += [f"{scenario.key} · {target.name}: {p}" for p in found]
-                elif outcome.failure:
-                    problems.append(f"{scenario.key} · {target.name}: {outcome.failure}")
-                group.append(outcome)
-            outcomes += group
-            section = f"### {scenario.title}\n\n{table(scenario, group, REFERENCE[scenario.group])}\n"
-            print("\n" + section, flush=True)
-            sections.append(section)
+        outcomes, sections, problems = run_all(Context(prefix=args.prefix.resolve(), redis=redis, directory=directory), chosen, args)
     finally:
         redis.stop()
     results = args.results or (None if args.smoke else REPO / "Benchmarks" / "RESULTS.md")
+    facts.append(("load average at the end", " ".join(f"{x:.2f}" for x in os.getloadavg())))
     if results:
         results.write_text(markdown_report(command, started, args.note, facts, sections, outcomes, time.monotonic() - clock))
         print(f"wrote {results}")
@@ -142,6 +159,7 @@ def main() -> int:
         print("PROBLEMS:\n  " + "\n  ".join(problems), file=sys.stderr)
         print(f"logs kept in {directory}", file=sys.stderr)
         return 1
+    shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 

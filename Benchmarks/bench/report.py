@@ -26,6 +26,9 @@ class Outcome:
     line: str = ""  # the load generator's human line
     argv: tuple[str, ...] = ()
 
+    def summary(self) -> str:
+        return f"skipped: {self.skipped}" if self.skipped else self.failure or self.line
+
 
 def metric_value(metric: Metric, result: Result | None) -> Any:
     if result is None:
@@ -140,12 +143,15 @@ def markdown_report(command: str, started: str, note: str | None, facts: list[tu
         "workers; scale out: nginx and every node). RSS per connection = (RSS holding N − RSS before) / N.",
         "- \"server process fd limit\": one server process holds at most ~19,500 sockets here (hard limit 20,000); "
         "`run.py --standalone-processes N` passes `--processes N` to `ws4redis serve` for the multi-process server.",
+        "- Scale out runs every node on the same 2 cores: it shows what the tier costs (the nginx hop, one Redis "
+        "subscription per node) and that delivery stays exactly-once and in order across nodes, not the capacity that "
+        "nodes on machines of their own add.",
         "",
         *sections,
         "## Load generator lines",
         "",
         "```",
-        *[f"[{o.scenario.key} · {o.target}] {o.skipped and 'skipped: ' + o.skipped or o.failure or o.line}" for o in lines],
+        *[f"[{o.scenario.key} · {o.target}] {o.summary()}" for o in lines],
         "```",
         "",
     ]

@@ -104,6 +104,11 @@ class Scenario:
         return seconds + (600 if self.mode == "fanout" else 0)
 
 
+GROUP_TITLES = {
+    "side by side": "Side by side: ws4redis standalone, ws4redis host, Nchan (issue #8)",
+    "scale out": "Scale out: ws4redis standalone nodes behind nginx, one Redis, 3 nodes against 1 (issue #6)",
+}
+
 OPEN_RATE = 5000  # sockets per second: fast, without overflowing the servers' accept queues
 
 

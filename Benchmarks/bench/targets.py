@@ -55,7 +55,9 @@ def start_ws4redis(ctx: Context, binary: str, log: Path, processes: int | None =
     /healthz says Redis is connected."""
     port = free_port()
     common = ["--listen", f"127.0.0.1:{port}", "--redis-url", f"redis://{ctx.redis.address}/0",
-              "--threads", str(EVENT_LOOPS), "--echo-path", "/echo"]
+              "--threads", str(EVENT_LOOPS), "--echo-path", "/echo",
+              # No line per websocket (Nchan runs with access_log off): logging is not what is measured.
+              "--log-level", "warning"]
     if binary == "standalone":
         argv = [str(ctx.prefix / "bin" / "ws4redis"), "serve", *common, *(["--processes", str(processes)] if processes else [])]
     else:
@@ -81,6 +83,7 @@ class Ws4redisTarget:
     name: str
     binary: str
     processes: int | None = None
+    has_echo = True
 
     def capacity(self) -> int:
         return SOCKETS_PER_PROCESS * (self.processes or 1)
@@ -96,6 +99,7 @@ class NchanTarget:
     """Nchan (nginx + libnginx-mod-nchan) with Redis storage, publishing by HTTP POST."""
 
     name: str = "nchan"
+    has_echo = False
 
     def capacity(self) -> int | None:
         return None  # more workers when needed
@@ -136,6 +140,7 @@ class BalancedTarget:
 
     name: str
     nodes: int
+    has_echo = False  # what is measured through nginx is the fan-out
 
     def capacity(self) -> int:
         return SOCKETS_PER_PROCESS  # nginx's 2 workers hold two descriptors per websocket

@@ -37,6 +37,7 @@ struct options {
     double publish_rate;     /* fanout messages per second; 0: as fast as the publisher goes */
     int pipeline;            /* publishes in flight at full speed */
     double drain_s;          /* fanout: end this long after the last delivery once all is published */
+    double coalesce_ms;      /* pause after each batch of events, so frames pile up and one read takes many */
     struct endpoint redis;   /* fanout via PUBLISH channel on this Redis ... */
     char channel[256];
     bool publish_http;       /* ... or via HTTP POST to publish_url (Nchan) */
@@ -118,6 +119,7 @@ struct run {
 
 struct mode {
     const char *name;
+    bool cycles_sockets; /* sockets are opened and closed again and again (connect) rather than held */
     /* In the worker process. */
     void (*worker_tick)(struct worker *, int64_t now_ns);
     bool (*worker_done)(struct worker *, int64_t now_ns);
@@ -144,6 +146,7 @@ struct worker {
     int completed; /* fanout: sockets that got every message */
     struct sockaddr_in target, source;
     bool bind_source;
+    uint16_t next_port; /* the source port of the next held socket */
     int64_t next_open_ns, open_interval_ns;
     char *request;
     size_t request_length;

@@ -72,6 +72,7 @@ static void report(const struct run *run, struct json *j) {
 
 const struct mode mode_connect = {
     .name = "connect",
+    .cycles_sockets = true,
     .worker_tick = tick,
     .worker_done = done,
     .worker_finish = finish,

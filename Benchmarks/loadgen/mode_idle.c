@@ -1,4 +1,5 @@
 /* idle: open N websockets at a rate, hold them, measure the server's memory per socket. */
+#include <math.h>
 #include <stdio.h>
 
 #include "coordinator.h"
@@ -49,7 +50,7 @@ static int coordinate(struct run *run) {
 
 static double rss_per_socket_kib(const struct run *run) {
     return run->total.opened ? (double)(run->server_held.rss_kib - run->server_before.rss_kib) / (double)run->total.opened
-                              : 0.0 / 0.0;
+                              : NAN;
 }
 
 static void report(const struct run *run, struct json *j) {

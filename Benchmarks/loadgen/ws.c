@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 enum { OP_CONTINUATION = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
-enum { RESPONSE_MAX = 2048 };
+enum { RESPONSE_MAX = 2048, FIRST_PORT = 1024, LAST_PORT = 65535, PORT_ATTEMPTS = 1000 };
 
 /* The RFC 6455 sample key and its accept value: servers do not check keys for randomness, and a
  * fixed key spares a SHA-1 per handshake in the load generator. */
@@ -54,6 +54,28 @@ void conn_release(struct worker *w, struct conn *c) {
     c->state = CONN_FREE;
 }
 
+/* A worker holding many sockets binds each to the next port of its own source address: letting
+ * connect() pick scans the ports in use, a cost that grows with every socket held. Cycling sockets
+ * (connect mode) hold few ports at once, so there the kernel picks, skipping its TIME_WAITs. */
+static int bind_source(struct worker *w, int fd) {
+    int one = 1;
+    if (w->opt->mode->cycles_sockets) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        return bind(fd, (struct sockaddr *)&w->source, sizeof w->source);
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in source = w->source;
+    for (int attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+        w->next_port = w->next_port >= LAST_PORT ? FIRST_PORT : w->next_port + 1;
+        source.sin_port = htons(w->next_port);
+        if (bind(fd, (struct sockaddr *)&source, sizeof source) == 0)
+            return 0;
+        if (errno != EADDRINUSE)
+            return -1;
+    }
+    return -1;
+}
+
 int conn_start(struct worker *w, struct conn *c) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     c->started_ns = now_ns();
@@ -68,13 +90,9 @@ int conn_start(struct worker *w, struct conn *c) {
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (w->bind_source) {
-        /* The port is chosen at connect(): each source address then has the whole port range per destination. */
-        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        if (bind(c->fd, (struct sockaddr *)&w->source, sizeof w->source) != 0) {
-            fail(w, c, FAIL_CONNECT);
-            return -1;
-        }
+    if (w->bind_source && bind_source(w, c->fd) != 0) {
+        fail(w, c, FAIL_CONNECT);
+        return -1;
     }
     if (connect(c->fd, (struct sockaddr *)&w->target, sizeof w->target) != 0 && errno != EINPROGRESS) {
         fail(w, c, FAIL_CONNECT);

@@ -12,15 +12,21 @@ enum HTTPGet {
     /// The body of a 200 answer; anything else throws.
     static func body(of url: HTTPURL, group: any EventLoopGroup, timeout: TimeAmount = .seconds(5)) throws -> String {
         let promise = group.next().makePromise(of: (HTTPResponseStatus, String).self)
-        let channel = try ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(BodyCollector(answer: promise))
+        let channel: any Channel
+        do {
+            channel = try ClientBootstrap(group: group)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(BodyCollector(answer: promise))
+                    }
                 }
-            }
-            .connect(host: url.host, port: url.port).wait()
+                .connect(host: url.host, port: url.port).wait()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.path, headers: ["Host": url.host, "Connection": "close"])
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

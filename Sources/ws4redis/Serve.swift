@@ -25,6 +25,7 @@ struct Serve: ParsableCommand {
         var configuration = ServerConfiguration()
         configuration.listenAddress = HostAndPort(host: "127.0.0.1", port: 8080)
         try configuration.apply(SettingsLoader.settings(arguments: settings, environment: SettingsLoader.processEnvironment))
+        if configuration.processes > 1 { try superviseWorkers(configuration) }
         let server = try WS4RedisServer(configuration: configuration)
         try server.start()
         let address = configuration.listenAddress.map { "\($0.host):\(server.listenAddress?.port ?? $0.port)" } ?? "nowhere"
@@ -32,6 +33,19 @@ struct Serve: ParsableCommand {
         fflush(stdout)
         ShutdownSignal.wait()
         server.stop()
+    }
+}
+
+extension Serve {
+    private func superviseWorkers(_ configuration: ServerConfiguration) throws -> Never {
+        guard let listen = configuration.listenAddress else { throw ValidationError("--processes needs a --listen address") }
+        let (address, reserved) = try WorkerSupervisor.reserve(listen)
+        var supervisor = WorkerSupervisor(workerCount: configuration.processes, settings: settings, listen: address)
+        print("ws4redis listening on http://\(address.host):\(address.port) (standalone, \(configuration.processes) processes)")
+        fflush(stdout)
+        let status = supervisor.run()
+        close(reserved)
+        Serve.exit(withError: status == 0 ? nil : ExitCode(status))
     }
 }
 

@@ -51,7 +51,7 @@ final class SubscriptionTableTests: XCTestCase {
         table.subscribeSent(["a"])
         XCTAssertFalse(table.confirmationReceived("a"))
         XCTAssertTrue(table.confirmationReceived("a"))
-        table.connectionLost()
+        table.connectionLost(of: ["a"])
         XCTAssertTrue(table.isConfirmed("a", connected: true))
         XCTAssertFalse(table.isConfirmed("a", connected: false))
     }

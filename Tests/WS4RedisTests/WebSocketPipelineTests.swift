@@ -26,7 +26,7 @@ final class WebSocketPipelineTests: XCTestCase {
         var configuration = ServerConfiguration()
         configuration.maxMessageSize = maxMessageSize
         configure(&configuration)
-        multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, counters: counters, logger: logger)
+        multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, sharded: false, counters: counters, logger: logger)
         redis = try RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger)
         hub = LoopHub(
             eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, settings: ConnectionSettings(configuration),
@@ -44,7 +44,7 @@ final class WebSocketPipelineTests: XCTestCase {
     func confirmSubscriptions() throws {
         channel.embeddedEventLoop.run()
         let redisChannel = EmbeddedChannel(handler: MessageToByteHandler(RedisCommandEncoder()), loop: channel.embeddedEventLoop)
-        multiplexer.connected(redisChannel)
+        multiplexer.connected(redisChannel, shard: 0)
         let subscribe = try redisChannel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
         XCTAssertEqual(subscribe, "*2\r\n$9\r\nSUBSCRIBE\r\n$11\r\nbroadcast:f\r\n")
         multiplexer.received(.subscribed(channel: "broadcast:f"))

@@ -38,6 +38,9 @@ class Api(ctypes.Structure):
 COUNTERS = [name for name, _ in Stats._fields_ if name not in ("struct_size", "redis_connected")]
 
 
+# Every test here loads libws4redis.so into this Python process (or a child Python).
+pytestmark = pytest.mark.in_process
+
 @pytest.fixture(scope="module")
 def header(prefix: Path) -> str:
     return (prefix / "include" / "ws4redis.h").read_text()

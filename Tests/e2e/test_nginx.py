@@ -213,11 +213,12 @@ async def round_trip(nginx_url: Callable[[str, str], str], server: Server, r: re
         assert r.publish(f"broadcast:{facility}", "from redis") == 1
         for i, client in enumerate(clients):
             assert await receive_one(client, 10, f"client {i}: the Redis message through nginx") == "from redis"
+        # One message at a time: two clients' messages reach Redis in no fixed order.
         await clients[0].send("from client 0")
+        assert_all_received(await asyncio.gather(*(receive_n(c, 1, 10) for c in clients)), ["from client 0"])
         binary = bytes(range(256)) * 64
         await clients[1].send(binary)
-        results = await asyncio.gather(*(receive_n(c, 2, 10) for c in clients))
-        assert_all_received(results, ["from client 0", binary])
+        assert_all_received(await asyncio.gather(*(receive_n(c, 1, 10) for c in clients)), [binary])
     finally:
         await close_all(clients)
 
@@ -249,14 +250,18 @@ def test_configurations_are_valid_and_outlast_pings(tmp_path: Path) -> None:
 def test_site(mode: str, server_factory: Callable[..., Server], nginx_factory: Callable[..., Nginx], app: App,
               r: redis.Redis) -> None:
     """ws4redis.conf: "/" reaches the app with Host and X-Real-IP / X-Forwarded-For / -Proto; websockets
-    under /ws/ reach ws4redis and carry messages both ways."""
-    server = server_factory(mode)
+    under /ws/ reach ws4redis and carry messages both ways; ws4redis, trusting nginx, logs the client
+    address nginx forwarded (here the hop before nginx that a client's own X-Forwarded-For names)."""
+    server = server_factory(mode, "--trusted-proxies", "127.0.0.1", "--log-format", "json")
     port = free_port()
     nginx_factory("ws4redis.conf", {"LISTEN": f"127.0.0.1:{port}", "SERVER_NAME": "_", "APP": app.address,
                                     "WS4REDIS": f"127.0.0.1:{server.port}"}).start(port)
     assert_forwarded(app_request(port, "/some/page?x=1"), "/some/page?x=1", "http", "127.0.0.1")
-    run_async(round_trip(lambda f, flags: f"ws://127.0.0.1:{port}/ws/{f}?{flags}", server, r, "through-nginx"), 60,
-              "websockets through nginx")
+    run_async(round_trip(lambda f, flags: f"ws://127.0.0.1:{port}/ws/{f}?{flags}", server, r, "through-nginx",
+                         additional_headers={"X-Forwarded-For": "198.51.100.9"}), 60, "websockets through nginx")
+    opened = [json.loads(line) for line in server.log_path.read_text().splitlines() if '"websocket opened"' in line]
+    # nginx appends 127.0.0.1 (the test client): trusted, so the hop before it is the client.
+    assert [o["address"] for o in opened] == ["198.51.100.9", "198.51.100.9"], opened
 
 
 def test_tls_termination(mode: str, server_factory: Callable[..., Server], nginx_factory: Callable[..., Nginx], app: App,

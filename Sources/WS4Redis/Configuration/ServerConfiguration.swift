@@ -16,6 +16,10 @@ public struct ServerConfiguration: Sendable {
     public var echoPath: String? = nil
     /// Event loops for websocket I/O; 0 means one per core.
     public var ioThreads: Int = 0
+    /// Worker processes of `ws4redis serve` (a supervisor starts them; each is a whole server).
+    public var processes: Int = 1
+    /// Bind the standalone listener with SO_REUSEPORT (set for the workers of `processes`).
+    public var reusePort = false
     /// The original drops clients sending more than 1 MiB; we refuse with 1009 instead.
     public var maxMessageSize: Int = 1 << 20
     /// One frame may carry a whole message.

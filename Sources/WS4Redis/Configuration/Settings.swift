@@ -31,6 +31,13 @@ extension Setting {
             $0.echoPath = $1.isEmpty ? nil : $1
         },
         .integer("threads", 0, "event-loop threads; 0: one per core") { $0.ioThreads = $1 },
+        .integer("processes", 1, "ws4redis serve: worker processes sharing the port (SO_REUSEPORT), restarted when they die; each has its own Redis connection") {
+            $0.processes = max($1, 1)
+        },
+        Setting(name: "reuse_port", defaultValue: "off", help: "on: the standalone listener binds with SO_REUSEPORT, so several processes share its port", original: nil) {
+            guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("reuse_port is on or off, got '\($1)'") }
+            $0.reusePort = $1 == "on"
+        },
         .integer("max_message_size", 1 << 20, "largest client message in bytes; larger ones close with 1009 (the original's limit)") { $0.maxMessageSize = $1 },
         .integer("max_frame_size", 1 << 20, "largest client frame in bytes, checked when its header arrives") { $0.maxFrameSize = $1 },
         .integer("max_header_size", 16_384, "bytes of request line and headers a handshake may have; more gets 431") { $0.maxHeaderSize = $1 },

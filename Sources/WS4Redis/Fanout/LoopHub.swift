@@ -26,7 +26,7 @@ final class LoopHub {
     let logger: Logger
     let settings: ConnectionSettings
     unowned let multiplexer: ChannelMultiplexer
-    private let redis: RedisCommandClient
+    private let redis: any RedisCommands
     private var connections: [WebSocketConnectionHandler] = []
     private var subscribers: [String: SubscriberList] = [:]
     private var pendingFlush: [WebSocketConnectionHandler] = []
@@ -35,7 +35,7 @@ final class LoopHub {
 
     init(
         eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, settings: ConnectionSettings,
-        multiplexer: ChannelMultiplexer, redis: RedisCommandClient
+        multiplexer: ChannelMultiplexer, redis: any RedisCommands
     ) {
         self.eventLoop = eventLoop
         self.index = index
@@ -89,15 +89,7 @@ final class LoopHub {
     /// Publishes a client's message as the original does: PUBLISH to each channel, and SET ... EX.
     func publish(_ payload: ByteBuffer, to channels: [String]) {
         guard !channels.isEmpty else { return }
-        let message = Array(payload.readableBytesView)
-        var commands: [[[UInt8]]] = []
-        for channel in channels {
-            commands.append([Array("PUBLISH".utf8), Array(channel.utf8), message])
-            if settings.expireSeconds > 0 {
-                commands.append([Array("SET".utf8), Array(channel.utf8), message, Array("EX".utf8), Array(String(settings.expireSeconds).utf8)])
-            }
-        }
-        redis.send(commands).whenComplete { [logger] result in
+        redis.send(settings.redis.publication(of: Array(payload.readableBytesView), to: channels, expireSeconds: settings.expireSeconds)).whenComplete { [logger] result in
             switch result {
             case .success(let replies) where !replies.contains(where: \.isError): break
             case .success(let replies): logger.error("Redis refused a client's publication", metadata: ["replies": "\(replies.filter(\.isError))"])

@@ -10,31 +10,36 @@ public final class RedisPublisher: @unchecked Sendable {
     public let endpoint: RedisEndpoint
     public let names: ChannelNames
     private let group: MultiThreadedEventLoopGroup
-    private let client: RedisCommandClient
+    private let client: any RedisCommands
+    private let topology: ClusterTopology?
 
     /// Connects, and fails with the reason when the first attempt fails.
     public init(endpoint: RedisEndpoint, keyPrefix: String, logger: Logger = Logger(label: "ws4redis.publisher")) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let client: RedisCommandClient
+        let topology = endpoint.isCluster ? ClusterTopology(endpoint: endpoint, eventLoop: group.next(), logger: logger) : nil
+        let client: any RedisCommands
         do {
-            client = try RedisCommandClient(endpoint: endpoint, eventLoop: group.next(), logger: logger)
+            client = try endpoint.commands(on: group.next(), topology: topology, logger: logger)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
         }
+        topology?.start()
         client.start()
         do {
             try client.readiness().wait()
         } catch {
+            topology?.stop()
             try? client.stop().wait()
             try? group.syncShutdownGracefully()
             throw error
         }
-        (self.endpoint, self.group, self.client) = (endpoint, group, client)
+        (self.endpoint, self.group, self.client, self.topology) = (endpoint, group, client, topology)
         names = ChannelNames(keyPrefix: keyPrefix)
     }
 
     deinit {
+        topology?.stop()
         try? client.stop().wait()
         try? group.syncShutdownGracefully()
     }
@@ -44,12 +49,7 @@ public final class RedisPublisher: @unchecked Sendable {
     public func publish(_ message: [UInt8], to audience: Audience, expireSeconds: Int) throws -> Int {
         let channels = names.channels(for: audience)
         guard !channels.isEmpty else { throw WS4RedisError(.invalidArgument, "the audience names no channel") }
-        var commands: [[[UInt8]]] = []
-        for channel in channels {
-            commands.append([Array("PUBLISH".utf8), Array(channel.utf8), message])
-            if expireSeconds > 0 { commands.append([Array("SET".utf8), Array(channel.utf8), message, Array("EX".utf8), Array(String(expireSeconds).utf8)]) }
-        }
-        return try run(commands).reduce(0) { sum, reply in
+        return try run(endpoint.publication(of: message, to: channels, expireSeconds: expireSeconds)).reduce(0) { sum, reply in
             if case .integer(let receivers) = reply { return sum + receivers }
             return sum
         }

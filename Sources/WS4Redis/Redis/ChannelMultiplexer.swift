@@ -1,9 +1,9 @@
 import Logging
 import NIOCore
 
-/// The one Redis subscriber connection of a server, shared by all websockets: keeps the
-/// subscription table, confirms subscriptions to the hubs, frames each message once and hands it
-/// to the hubs that want it in batches. Confined to its event loop.
+/// The Redis subscriber connection of a server (one per shard in a cluster), shared by all
+/// websockets: keeps the subscription table, confirms subscriptions to the hubs, frames each message
+/// once and hands it to the hubs that want it in batches. Confined to its event loop.
 final class ChannelMultiplexer {
     let eventLoop: any EventLoop
     private let counters: ServerCounters
@@ -12,15 +12,34 @@ final class ChannelMultiplexer {
     private var hubs: [LoopHub] = []
     private var waiters: [String: [EventLoopPromise<Void>]] = [:]
     private var batches: [[FanoutMessage]]
-    private var connection: (any Channel)?
+    /// The subscriber connection of each shard that is up (one shard, 0, outside a cluster).
+    private var connections: [Int: any Channel] = [:]
+    private var readyShards: Set<Int> = []
+    /// A cluster's map once known; nil outside a cluster.
+    private var cluster: ClusterMap?
+    private let sharded: Bool
 
-    init(eventLoop: any EventLoop, hubCount: Int, counters: ServerCounters, logger: Logger) {
+    init(eventLoop: any EventLoop, hubCount: Int, sharded: Bool, counters: ServerCounters, logger: Logger) {
         self.eventLoop = eventLoop
+        self.sharded = sharded
         self.counters = counters
         self.logger = logger
         table = SubscriptionTable(hubCount: hubCount)
         batches = Array(repeating: [], count: hubCount)
     }
+
+    /// The cluster's shards are known: channels can be routed to their subscriber connections.
+    func use(_ map: ClusterMap) {
+        cluster = map
+    }
+
+    /// The shard carrying `channel`: nil while a cluster's map is not known.
+    private func shard(of channel: String) -> Int? {
+        guard sharded else { return 0 }
+        return cluster?.shardIndex(of: Array(channel.utf8))
+    }
+
+    private var shardCount: Int { sharded ? cluster?.shards.count ?? 1 : 1 }
 
     func attach(_ hubs: [LoopHub]) {
         self.hubs = hubs
@@ -31,9 +50,9 @@ final class ChannelMultiplexer {
     /// Succeeds on the hub's loop once Redis confirmed every one of `channels`.
     func acquire(_ channels: [String], hub: LoopHub) -> EventLoopFuture<Void> {
         eventLoop.flatSubmit { [self] in
-            send("SUBSCRIBE", table.acquire(channels, hub: hub.index))
+            send(subscribe: true, table.acquire(channels, hub: hub.index))
             publishChannelCount()
-            let pending = channels.filter { !table.isConfirmed($0, connected: connection != nil) }.map { channel in
+            let pending = channels.filter { !table.isConfirmed($0, connected: shard(of: $0).flatMap { connections[$0] } != nil) }.map { channel in
                 let promise = eventLoop.makePromise(of: Void.self)
                 waiters[channel, default: []].append(promise)
                 return promise.futureResult
@@ -46,25 +65,33 @@ final class ChannelMultiplexer {
         eventLoop.execute { [self] in
             let gone = table.release(channels, hub: hub.index)
             for channel in gone { waiters.removeValue(forKey: channel)?.forEach { $0.succeed() } }
-            send("UNSUBSCRIBE", gone)
+            send(subscribe: false, gone)
             publishChannelCount()
         }
     }
 
     // MARK: events from the Redis connection (this loop)
 
-    func connected(_ channel: any Channel) {
-        connection = channel
-        send("SUBSCRIBE", table.channelNames)
+    func connected(_ channel: any Channel, shard: Int) {
+        connections[shard] = channel
+        send(subscribe: true, table.channelNames.filter { self.shard(of: $0) == shard })
     }
 
-    func closeConnection() {
-        connection?.close(promise: nil)
+    func closeConnection(shard: Int) {
+        connections[shard]?.close(promise: nil)
     }
 
-    func connectionLost() {
-        connection = nil
-        table.connectionLost()
+    /// A shard's connection answers: Redis counts as connected once every shard's does.
+    func ready(shard: Int) {
+        readyShards.insert(shard)
+        counters.redisConnected.store(readyShards.count == shardCount && (!sharded || cluster != nil), ordering: .relaxed)
+    }
+
+    func connectionLost(shard: Int) {
+        connections[shard] = nil
+        readyShards.remove(shard)
+        counters.redisConnected.store(false, ordering: .relaxed)
+        table.connectionLost(of: table.channelNames.filter { self.shard(of: $0) == shard })
         batches = Array(repeating: [], count: batches.count)
     }
 
@@ -78,6 +105,9 @@ final class ChannelMultiplexer {
             table.forEachHub(of: channel) { batches[$0].append(FanoutMessage(channel: channel, frame: payload, receivedAt: receivedAt)) }
         case .subscribed(let channel):
             if table.confirmationReceived(channel) { waiters.removeValue(forKey: channel)?.forEach { $0.succeed() } }
+        case .unsubscribed(let channel) where sharded && table.isWanted(channel):
+            // Redis drops sharded subscriptions of slots that moved to another shard.
+            logger.error("Redis Cluster moved a wanted channel's slot to another shard; restart to follow resharding", metadata: ["channel": "\(channel)"])
         case .unsubscribed, .pong, .status:
             break
         case .error(let message):
@@ -100,10 +130,24 @@ final class ChannelMultiplexer {
         waiters.removeAll()
     }
 
-    private func send(_ command: String, _ channels: [String]) {
-        guard !channels.isEmpty, let connection else { return }
-        if command == "SUBSCRIBE" { table.subscribeSent(channels) }
-        connection.writeAndFlush([[UInt8]](redisArguments: [command] + channels), promise: nil)
+    /// SUBSCRIBE / UNSUBSCRIBE on the connection of each channel's shard; in a cluster SSUBSCRIBE /
+    /// SUNSUBSCRIBE, one channel per command (a command's channels must share a slot).
+    private func send(subscribe: Bool, _ channels: [String]) {
+        var byShard: [Int: [String]] = [:]
+        for channel in channels {
+            if let shard = shard(of: channel), connections[shard] != nil { byShard[shard, default: []].append(channel) }
+        }
+        for (shard, channels) in byShard {
+            if subscribe { table.subscribeSent(channels) }
+            let connection = connections[shard]!
+            if sharded {
+                let command = subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE"
+                for channel in channels { connection.write([[UInt8]](redisArguments: [command, channel]), promise: nil) }
+                connection.flush()
+            } else {
+                connection.writeAndFlush([[UInt8]](redisArguments: [subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE"] + channels), promise: nil)
+            }
+        }
     }
 
     private func publishChannelCount() {

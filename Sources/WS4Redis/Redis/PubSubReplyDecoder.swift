@@ -36,10 +36,10 @@ final class PubSubReplyDecoder: ChannelInboundHandler {
     private static func arrayEvent(_ reply: redisReply, allocator: ByteBufferAllocator) -> PubSubEvent? {
         guard reply.elements >= 2 else { return nil }
         switch reply.element(0).text {
-        case "message" where reply.elements == 3:
+        case "message" where reply.elements == 3, "smessage" where reply.elements == 3:
             return .message(channel: reply.element(1).text, payload: payloadWithHeadroom(reply.element(2), allocator: allocator))
-        case "subscribe": return .subscribed(channel: reply.element(1).text)
-        case "unsubscribe": return .unsubscribed(channel: reply.element(1).text)
+        case "subscribe", "ssubscribe": return .subscribed(channel: reply.element(1).text)
+        case "unsubscribe", "sunsubscribe": return .unsubscribed(channel: reply.element(1).text)
         case "pong": return .pong
         default: return nil
         }

@@ -3,7 +3,7 @@ import NIOCore
 
 /// A connection for commands (GET, PUBLISH, SET): pipelined, replies matched to requests in order,
 /// reconnected by its link. Confined to its event loop; `send` may be called from any thread.
-final class RedisCommandClient {
+final class RedisCommandClient: RedisCommands {
     private let endpoint: RedisEndpoint
     private let logger: Logger
     private var link: RedisLink!
@@ -15,11 +15,11 @@ final class RedisCommandClient {
 
     var eventLoop: any EventLoop { link.eventLoop }
 
-    init(endpoint: RedisEndpoint, eventLoop: any EventLoop, logger: Logger) throws {
+    init(endpoint: RedisEndpoint, slot: Int = 0, eventLoop: any EventLoop, logger: Logger) throws {
         self.endpoint = endpoint
         self.logger = logger
         link = try RedisLink(
-            endpoint: endpoint, eventLoop: eventLoop, logger: logger,
+            endpoint: endpoint, slot: slot, eventLoop: eventLoop, logger: logger,
             handlers: { [unowned self] in [RESPReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), CommandReplyHandler(owner: self)] },
             up: { [unowned self] in established($0) }, down: { [unowned self] in lost($0) }
         )
@@ -29,7 +29,6 @@ final class RedisCommandClient {
 
     func stop() -> EventLoopFuture<Void> { link.stop() }
 
-    /// Sends commands in one write; the replies come back in order. Fails at once while Redis is away.
     func send(_ commands: [[[UInt8]]]) -> EventLoopFuture<[RESPReply]> {
         eventLoop.flatSubmit { [self] in
             guard ready, let channel else { return eventLoop.makeFailedFuture(WS4RedisError.redis("Redis is not connected")) }
@@ -37,7 +36,6 @@ final class RedisCommandClient {
         }
     }
 
-    /// Succeeds once the connection is ready, or fails with the reason of the next failed attempt.
     func readiness() -> EventLoopFuture<Void> {
         eventLoop.flatSubmit { [self] in
             guard !ready else { return eventLoop.makeSucceededVoidFuture() }

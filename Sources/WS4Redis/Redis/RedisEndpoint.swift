@@ -6,6 +6,8 @@ public struct RedisEndpoint: Sendable, Equatable {
         case unixSocket(path: String)
         /// Redis Sentinel: the master of `masterName`, as these sentinels know it (asked at every connect).
         case sentinel(nodes: [HostAndPort], masterName: String)
+        /// Redis Cluster (any of these nodes tells the slot map): sharded pub/sub, keys on their slot's master.
+        case cluster(nodes: [HostAndPort])
     }
 
     /// TLS to Redis (`rediss://`), with redis-py's query options `ssl_ca_certs` and `ssl_cert_reqs`.
@@ -41,10 +43,13 @@ public struct RedisEndpoint: Sendable, Equatable {
 
     /// Parses `redis://[[user]:password@]host[:port][/db]`, the same with `rediss://` for TLS
     /// (`?ssl_ca_certs=PATH&ssl_cert_reqs=required|none`), `unix:///path[?db=N&password=P&username=U]`,
-    /// or `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db][?sentinel_password=P]`.
+    /// `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db][?sentinel_password=P]`,
+    /// or `redis+cluster://[[user]:password@]host[:port][,host[:port]...]` (sharded pub/sub, Redis 7).
     public init(url: String) throws {
         if url.hasPrefix("redis+sentinel://") {
             try self.init(sentinelURL: String(url.dropFirst("redis+sentinel://".count)))
+        } else if url.hasPrefix("redis+cluster://") {
+            try self.init(clusterURL: String(url.dropFirst("redis+cluster://".count)))
         } else if url.hasPrefix("unix://") {
             try self.init(unixURL: String(url.dropFirst("unix://".count)))
         } else if url.hasPrefix("redis://") {
@@ -56,7 +61,7 @@ public struct RedisEndpoint: Sendable, Equatable {
             guard ["required", "none", "optional"].contains(verify) else { throw WS4RedisError.configuration("ssl_cert_reqs must be required or none, got '\(verify)'") }
             tls = TLS(caFile: options["ssl_ca_certs"], verifyCertificate: verify == "required")
         } else {
-            throw WS4RedisError.configuration("Redis URL must start with redis://, rediss://, unix:// or redis+sentinel://, got '\(url)'")
+            throw WS4RedisError.configuration("Redis URL must start with redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://, got '\(url)'")
         }
     }
 
@@ -88,6 +93,22 @@ public struct RedisEndpoint: Sendable, Equatable {
         let database = try Self.database(path.count == 2 ? path[1] : "")
         self.init(address: .sentinel(nodes: nodes, masterName: String(masterName)), database: database, username: username, password: password)
         sentinelPassword = Self.parameters(rest.drop { $0 != "?" }.dropFirst())["sentinel_password"]
+    }
+
+    private init(clusterURL text: String) throws {
+        let (username, password, rest) = Self.credentials(Substring(text))
+        let hosts = rest.prefix { $0 != "/" && $0 != "?" }
+        let nodes = try hosts.split(separator: ",").map { try Self.hostAndPort($0, defaultPort: 6379) }.map { HostAndPort(host: $0.0, port: $0.1) }
+        guard !nodes.isEmpty, rest.dropFirst(hosts.count).allSatisfy({ $0 == "/" }) else {
+            throw WS4RedisError.configuration("expected redis+cluster://host[:port][,host[:port]...] (a cluster has only database 0), got 'redis+cluster://\(text)'")
+        }
+        self.init(address: .cluster(nodes: nodes), database: 0, username: username, password: password)
+    }
+
+    /// Whether channels are sharded (Redis Cluster): SSUBSCRIBE and SPUBLISH on the channel's slot.
+    var isCluster: Bool {
+        if case .cluster = address { return true }
+        return false
     }
 
     /// Splits `[[user]:password@]rest` into its parts.
@@ -147,6 +168,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         case .tcp(let host, let port): "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)"
         case .unixSocket(let path): "unix://\(path)?db=\(database)"
         case .sentinel(let nodes, let name): "redis+sentinel://\(nodes.map { "\($0.host):\($0.port)" }.joined(separator: ","))/\(name)/\(database)"
+        case .cluster(let nodes): "redis+cluster://\(nodes.map { "\($0.host):\($0.port)" }.joined(separator: ","))"
         }
     }
 }

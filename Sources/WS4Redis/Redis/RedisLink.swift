@@ -8,6 +8,8 @@ import NIOSSL
 final class RedisLink {
     let eventLoop: any EventLoop
     private let endpoint: RedisEndpoint
+    /// In a cluster: the slot whose master this link connects to (any slot of its shard).
+    private let slot: Int
     private let logger: Logger
     private let makeHandlers: () -> [any ChannelHandler]
     private let tls: NIOSSLContext?
@@ -20,11 +22,12 @@ final class RedisLink {
 
     /// `up` runs with each new channel (send the login commands there), `down` with the reason it went.
     init(
-        endpoint: RedisEndpoint, eventLoop: any EventLoop, logger: Logger, handlers: @escaping () -> [any ChannelHandler],
+        endpoint: RedisEndpoint, slot: Int = 0, eventLoop: any EventLoop, logger: Logger, handlers: @escaping () -> [any ChannelHandler],
         up: @escaping (any Channel) -> Void, down: @escaping (String) -> Void
     ) throws {
         tls = try endpoint.tls.map(Self.tlsContext)
         self.endpoint = endpoint
+        self.slot = slot
         self.eventLoop = eventLoop
         self.logger = logger
         self.makeHandlers = handlers
@@ -71,12 +74,22 @@ final class RedisLink {
         }
     }
 
-    /// Where to connect now: the endpoint's address, or the master the sentinels name at this moment.
+    /// Where to connect now: the endpoint's address, or the master the sentinels or the cluster name
+    /// at this moment.
     private func resolvedAddress() -> EventLoopFuture<RedisEndpoint.Address> {
-        guard case .sentinel(let sentinels, let name) = endpoint.address else { return eventLoop.makeSucceededFuture(endpoint.address) }
-        return SentinelLookup.master(named: name, asking: sentinels, password: endpoint.sentinelPassword, on: eventLoop).map { master in
-            .tcp(host: master.host, port: master.port)
+        let master: EventLoopFuture<HostAndPort>
+        switch endpoint.address {
+        case .tcp, .unixSocket:
+            return eventLoop.makeSucceededFuture(endpoint.address)
+        case .sentinel(let sentinels, let name):
+            master = NodeLookup.sentinelMaster(named: name, asking: sentinels, password: endpoint.sentinelPassword, on: eventLoop)
+        case .cluster(let nodes):
+            master = NodeLookup.clusterMap(asking: nodes, login: endpoint.loginCommands, on: eventLoop).flatMapThrowing { [slot] map in
+                guard let master = map.master(ofSlot: slot) else { throw NodeLookup.Failure(description: "no master serves slot \(slot)") }
+                return master
+            }
         }
+        return master.map { .tcp(host: $0.host, port: $0.port) }
     }
 
     private func connect(to address: RedisEndpoint.Address) -> EventLoopFuture<any Channel> {
@@ -95,7 +108,7 @@ final class RedisLink {
         switch address {
         case .tcp(let host, let port): return bootstrap.connect(host: host, port: port)
         case .unixSocket(let path): return bootstrap.connect(unixDomainSocketPath: path)
-        case .sentinel: return eventLoop.makeFailedFuture(WS4RedisError.configuration("a sentinel address must be resolved first"))
+        case .sentinel, .cluster: return eventLoop.makeFailedFuture(WS4RedisError.configuration("a sentinel or cluster address must be resolved first"))
         }
     }
 

@@ -1,10 +1,11 @@
 import Logging
 import NIOCore
 
-/// The multiplexer's subscriber connection: logs in, lets the multiplexer (re)subscribe, and reports
-/// Redis as connected once a PING comes back through everything sent before it.
+/// A subscriber connection of the multiplexer (one per cluster shard): logs in, lets the multiplexer
+/// (re)subscribe, and reports it up once a PING comes back through everything sent before it.
 final class RedisSubscriberConnection {
     private let endpoint: RedisEndpoint
+    private let shard: Int
     private let multiplexer: ChannelMultiplexer
     private let counters: ServerCounters
     private let logger: Logger
@@ -13,14 +14,18 @@ final class RedisSubscriberConnection {
     private var refused = false
     /// Whether a connection was ever up: the next one is a reconnect.
     private var everConnected = false
+    /// Logged in and answering.
+    private var up = false
 
-    init(endpoint: RedisEndpoint, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
+    /// `slot`: in a cluster, a slot of the shard this connection serves.
+    init(endpoint: RedisEndpoint, shard: Int = 0, slot: Int = 0, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
         self.endpoint = endpoint
+        self.shard = shard
         self.multiplexer = multiplexer
         self.counters = counters
         self.logger = logger
         link = try RedisLink(
-            endpoint: endpoint, eventLoop: multiplexer.eventLoop, logger: logger,
+            endpoint: endpoint, slot: slot, eventLoop: multiplexer.eventLoop, logger: logger,
             handlers: { [unowned self] in [PubSubReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), SubscriberEventHandler(owner: self)] },
             up: { [unowned self] in established($0) }, down: { [unowned self] in lost($0) }
         )
@@ -33,30 +38,33 @@ final class RedisSubscriberConnection {
     private func established(_ channel: any Channel) {
         refused = false
         for command in endpoint.loginCommands { channel.write([[UInt8]](redisArguments: command), promise: nil) }
-        multiplexer.connected(channel)
+        multiplexer.connected(channel, shard: shard)
         channel.writeAndFlush([[UInt8]](redisArguments: ["PING"]), promise: nil)
     }
 
     private func lost(_ reason: String) {
-        multiplexer.connectionLost()
-        if counters.redisConnected.exchange(false, ordering: .relaxed), !link.stopped {
+        multiplexer.connectionLost(shard: shard)
+        if up, !link.stopped {
             logger.error("Redis connection lost; reconnecting", metadata: ["reason": "\(reason)"])
         }
+        up = false
     }
 
     fileprivate func received(_ event: PubSubEvent) {
         switch event {
         case .pong:
-            guard !counters.redisConnected.exchange(true, ordering: .relaxed) else { break }
+            guard !up else { break }
+            up = true
             if everConnected { counters.redisReconnects.add(1) }
             everConnected = true
             link.healthy()
-            logger.info("Redis connected", metadata: ["redis": "\(endpoint.description)"])
-        case .error(let message) where !counters.redisConnected.load(ordering: .relaxed):
+            multiplexer.ready(shard: shard)
+            logger.info("Redis connected", metadata: ["redis": "\(endpoint.description)", "shard": "\(shard)"])
+        case .error(let message) where !up:
             // Login or resubscription failed: drop the connection and retry with back-off.
             if !refused { logger.error("Redis refused the subscriber connection", metadata: ["error": "\(message)"]) }
             refused = true
-            multiplexer.closeConnection()
+            multiplexer.closeConnection(shard: shard)
             return
         default:
             break

@@ -64,13 +64,18 @@ struct SubscriptionTable {
         return pending == 1 && entries[channel] != nil
     }
 
+    func isWanted(_ channel: String) -> Bool {
+        entries[channel] != nil
+    }
+
     func isConfirmed(_ channel: String, connected: Bool) -> Bool {
         connected && entries[channel] != nil && pendingConfirmations[channel] == nil
     }
 
-    /// The connection to Redis is gone: nothing sent is pending any more; all must be sent again.
-    mutating func connectionLost() {
-        pendingConfirmations.removeAll()
+    /// The connection carrying `channels` is gone: nothing sent there is pending any more; all must
+    /// be sent again.
+    mutating func connectionLost(of channels: some Sequence<String>) {
+        for channel in channels { pendingConfirmations[channel] = nil }
     }
 
     /// Calls `body` with each hub index that has subscribers of `channel`.

@@ -27,8 +27,9 @@ public final class WS4RedisServer: @unchecked Sendable {
         let hubs: [LoopHub]
         let hubsByLoop: [ObjectIdentifier: LoopHub]
         let multiplexer: ChannelMultiplexer
-        let subscriber: RedisSubscriberConnection
-        let commands: RedisCommandClient
+        let topology: ClusterTopology?
+        let subscriber: SubscriberGroup
+        let commands: any RedisCommands
         let authorizer: HandshakeAuthorizer
         let listener: (any Channel)?
         let timers: [RepeatedTask]
@@ -73,28 +74,32 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     private func makeRunning(group: MultiThreadedEventLoopGroup) throws -> Running {
         let loops = Array(group.makeIterator())
-        let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, counters: counters, logger: logger)
-        let commands = try RedisCommandClient(endpoint: configuration.redis, eventLoop: loops[0], logger: logger)
+        let redis = configuration.redis
+        let topology = redis.isCluster ? ClusterTopology(endpoint: redis, eventLoop: loops[0], logger: logger) : nil
+        let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, sharded: topology != nil, counters: counters, logger: logger)
+        let commands = try redis.commands(on: loops[0], topology: topology, logger: logger)
         let settings = ConnectionSettings(configuration)
         let hubs = loops.enumerated().map {
             LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, settings: settings, multiplexer: multiplexer, redis: commands)
         }
         multiplexer.attach(hubs)
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
-        let subscriber = try RedisSubscriberConnection(endpoint: configuration.redis, multiplexer: multiplexer, counters: counters, logger: logger)
+        let subscriber = try SubscriberGroup(endpoint: redis, topology: topology, multiplexer: multiplexer, counters: counters, logger: logger)
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
         var listener: (any Channel)?
         do {
+            topology?.start()
             subscriber.start()
             commands.start()
             if configuration.requireRedis { try requireRedis(commands) }
             listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
             return Running(
-                group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, subscriber: subscriber, commands: commands,
+                group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
                 authorizer: authorizer, listener: listener, timers: timers(for: hubs)
             )
         } catch {
             try? listener?.close().wait()
+            topology?.stop()
             try? subscriber.stop().wait()
             try? commands.stop().wait()
             authorizer.shutdown()
@@ -103,7 +108,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     /// Fails the start when the first attempt to reach Redis fails (`require_redis`).
-    private func requireRedis(_ commands: RedisCommandClient) throws {
+    private func requireRedis(_ commands: any RedisCommands) throws {
         do {
             try commands.readiness().wait()
         } catch {
@@ -129,6 +134,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0)
             .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
@@ -160,6 +166,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
         try? EventLoopFuture.andAllComplete(closing, on: running.group.any()).wait()
         running.timers.forEach { $0.cancel() }
+        running.topology?.stop()
         try? running.subscriber.stop().wait()
         try? running.commands.stop().wait()
         try? running.multiplexer.eventLoop.submit { running.multiplexer.failWaiters(WS4RedisError(.state, "server stopped")) }.wait()

@@ -49,6 +49,7 @@ struct ConnectionSettings: Sendable {
     var maxOutboundBytes: Int
     var slowClientPolicy: SlowClientPolicy
     var expireSeconds: Int
+    var redis: RedisEndpoint
     /// Messages at least this long are compressed for clients that negotiated permessage-deflate.
     var compressionThreshold: Int
     /// The heartbeat string as raw bytes, to compare client messages with; nil when off.
@@ -61,6 +62,7 @@ struct ConnectionSettings: Sendable {
         maxOutboundBytes = configuration.maxOutboundBytes
         slowClientPolicy = configuration.slowClientPolicy
         expireSeconds = configuration.expireSeconds
+        redis = configuration.redis
         compressionThreshold = configuration.compressionThreshold
         heartbeat = configuration.heartbeat.map { Array($0.utf8) }
     }

@@ -1,34 +1,41 @@
 import NIOCore
 import NIOPosix
 
-/// Asks Redis Sentinels where the master of a service is now (`SENTINEL get-master-addr-by-name`),
-/// one sentinel after the other until one answers. Asked before every connection, so a reconnect
-/// after a failover reaches the promoted replica.
-enum SentinelLookup {
+/// Asks Redis where the master to connect to is now, one node after the other until one answers:
+/// Sentinels (`SENTINEL get-master-addr-by-name`) or cluster nodes (`CLUSTER SLOTS`). Asked before
+/// every connection, so a reconnect after a failover reaches the promoted replica.
+enum NodeLookup {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    static func master(named name: String, asking sentinels: [HostAndPort], password: String?, on eventLoop: any EventLoop) -> EventLoopFuture<HostAndPort> {
+    static func sentinelMaster(named name: String, asking sentinels: [HostAndPort], password: String?, on eventLoop: any EventLoop) -> EventLoopFuture<HostAndPort> {
         var commands = [["SENTINEL", "get-master-addr-by-name", name]]
         if let password { commands.insert(["AUTH", password], at: 0) }
-        return ask(sentinels[...], commands, master: name, failures: [], on: eventLoop)
+        return ask(sentinels[...], commands, what: "the master '\(name)'", failures: [], on: eventLoop) { try masterAddress($0, name: name) }
     }
 
-    private static func ask(
-        _ sentinels: ArraySlice<HostAndPort>, _ commands: [[String]], master name: String, failures: [String], on eventLoop: any EventLoop
-    ) -> EventLoopFuture<HostAndPort> {
-        guard let sentinel = sentinels.first else {
-            return eventLoop.makeFailedFuture(Failure(description: "no sentinel named the master '\(name)': \(failures.joined(separator: "; "))"))
+    /// The cluster's slot map, from the first node that answers (`login` are AUTH commands, if any).
+    static func clusterMap(asking nodes: [HostAndPort], login: [[String]], on eventLoop: any EventLoop) -> EventLoopFuture<ClusterMap> {
+        ask(nodes[...], login + [["CLUSTER", "SLOTS"]], what: "the cluster's slots", failures: [], on: eventLoop) { try ClusterMap(slotsReply: $0) }
+    }
+
+    private static func ask<Answer>(
+        _ nodes: ArraySlice<HostAndPort>, _ commands: [[String]], what: String, failures: [String], on eventLoop: any EventLoop,
+        parse: @escaping (RESPReply) throws -> Answer
+    ) -> EventLoopFuture<Answer> {
+        guard let node = nodes.first else {
+            return eventLoop.makeFailedFuture(Failure(description: "no node named \(what): \(failures.joined(separator: "; "))"))
         }
-        return query(sentinel, commands, on: eventLoop).flatMapThrowing { replies in
-            try masterAddress(replies.last, name: name)
+        return query(node, commands, on: eventLoop).flatMapThrowing { replies in
+            if let refusal = replies.first(where: \.isError) { throw Failure(description: "\(refusal)") }
+            return try parse(replies.last ?? .array(nil))
         }.flatMapError { error in
-            ask(sentinels.dropFirst(), commands, master: name, failures: failures + ["\(sentinel.host):\(sentinel.port): \(error)"], on: eventLoop)
+            ask(nodes.dropFirst(), commands, what: what, failures: failures + ["\(node.host):\(node.port): \(error)"], on: eventLoop, parse: parse)
         }
     }
 
-    private static func masterAddress(_ reply: RESPReply?, name: String) throws -> HostAndPort {
+    private static func masterAddress(_ reply: RESPReply, name: String) throws -> HostAndPort {
         switch reply {
         case .array(let parts?):
             guard parts.count == 2, case .bulk(let host?) = parts[0], case .bulk(let port?) = parts[1], let number = Int(String(buffer: port)) else {
@@ -37,7 +44,7 @@ enum SentinelLookup {
             return HostAndPort(host: String(buffer: host), port: number)
         case .array(nil), .bulk(nil): throw Failure(description: "does not monitor a master named '\(name)'")
         case .error(let message): throw Failure(description: message)
-        default: throw Failure(description: "unexpected answer \(String(describing: reply))")
+        default: throw Failure(description: "unexpected answer \(reply)")
         }
     }
 
@@ -89,7 +96,7 @@ private final class ReplyCollector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        replies.fail(SentinelLookup.Failure(description: "connection closed after \(received.count) of \(expected) replies"))
+        replies.fail(NodeLookup.Failure(description: "connection closed after \(received.count) of \(expected) replies"))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
