@@ -159,7 +159,10 @@ def main() -> int:
         print("PROBLEMS:\n  " + "\n  ".join(problems), file=sys.stderr)
         print(f"logs kept in {directory}", file=sys.stderr)
         return 1
-    shutil.rmtree(directory, ignore_errors=True)
+    if args.smoke:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        print(f"logs in {directory}")
     return 0
 
 

@@ -34,9 +34,10 @@ def errors_metric() -> Metric:
     return Metric("lost / duplicated / reordered", lambda r: f"{r['lost']} / {r['duplicated']} / {r['reordered']}", "{}")
 
 
-SERVER_CPU = field_metric("server CPU s", "server", "cpu_s", format="{:.2f}", better="lower")
+OPENED = Metric("opened / failed", lambda r: f"{r['connections']['opened']:,} / {r['connections']['failed']:,}", "{}")
 LOADGEN_CPU = field_metric("load generator CPU s", "loadgen_cpu_s", format="{:.2f}")
 FANOUT = (
+    OPENED,
     field_metric("deliveries/s", "deliveries_per_s", better="higher"),
     field_metric("latency p50 ms", "latency_ms", "p50", format="{:.1f}", better="lower"),
     field_metric("latency p99 ms", "latency_ms", "p99", format="{:.1f}", better="lower"),
@@ -45,6 +46,7 @@ FANOUT = (
     errors_metric(),
 )
 STEADY = (
+    OPENED,
     field_metric("latency p50 ms", "latency_ms", "p50", format="{:.1f}", better="lower"),
     field_metric("latency p99 ms", "latency_ms", "p99", format="{:.1f}", better="lower"),
     field_metric("latency max ms", "latency_ms", "max", format="{:.1f}", better="lower"),
@@ -53,7 +55,7 @@ STEADY = (
     errors_metric(),
 )
 IDLE = (
-    Metric("opened / failed", lambda r: f"{r['connections']['opened']:,} / {r['connections']['failed']:,}", "{}"),
+    OPENED,
     field_metric("server RSS KiB per connection", "rss_kib_per_connection", format="{:.2f}", better="lower"),
     Metric("server RSS MiB held", lambda r: _get(r, "server", "rss_kib_held") / 1024, "{:,.1f}", "lower"),
     field_metric("connect p50 ms", "connect_ms", "p50", format="{:.1f}", better="lower"),

@@ -37,7 +37,6 @@ struct options {
     double publish_rate;     /* fanout messages per second; 0: as fast as the publisher goes */
     int pipeline;            /* publishes in flight at full speed */
     double drain_s;          /* fanout: end this long after the last delivery once all is published */
-    double coalesce_ms;      /* pause after each batch of events, so frames pile up and one read takes many */
     struct endpoint redis;   /* fanout via PUBLISH channel on this Redis ... */
     char channel[256];
     bool publish_http;       /* ... or via HTTP POST to publish_url (Nchan) */

@@ -22,8 +22,6 @@ void options_usage(FILE *out) {
           "  --rate R (0: as fast as --in-flight allows)   --in-flight K (100 per worker)   --timeout S (30)\n"
           "  --settle S (2)   --hold S (0)   --duration S (10)   --messages M (100)   --size B (64, at least 32)\n"
           "  --publish-rate R (0: full speed)   --pipeline K (64)   --drain S (5)\n"
-          "  --coalesce-ms T (0): pause after each batch of events, so that a server writing one frame at a\n"
-          "           time costs the load generator fewer reads (adds up to T to each latency)\n"
           "  --server-pid PID (repeatable; each with its descendants: sampled for RSS and CPU)\n"
           "output: one human line, then one JSON object on the last line\n",
           out);
@@ -100,7 +98,7 @@ int options_parse(struct options *opt, int argc, char **argv) {
         {"settle", 1, 0, 'S'},      {"hold", 1, 0, 'H'},        {"duration", 1, 0, 'd'},     {"messages", 1, 0, 'm'},
         {"size", 1, 0, 'b'},        {"publish-rate", 1, 0, 'R'}, {"pipeline", 1, 0, 'P'},    {"drain", 1, 0, 'D'},
         {"redis", 1, 0, 'x'},       {"channel", 1, 0, 'c'},     {"publish-url", 1, 0, 'p'}, {"server-pid", 1, 0, 'i'},
-        {"coalesce-ms", 1, 0, 'C'}, {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     bool have_url = false;
     snprintf(opt->redis.host, sizeof opt->redis.host, "127.0.0.1");
     opt->redis.port = 6379;
@@ -132,7 +130,6 @@ int options_parse(struct options *opt, int argc, char **argv) {
         case 'R': opt->publish_rate = atof(optarg); break;
         case 'P': opt->pipeline = atoi(optarg); break;
         case 'D': opt->drain_s = atof(optarg); break;
-        case 'C': opt->coalesce_ms = atof(optarg); break;
         case 'x':
             if (parse_host_port(optarg, &opt->redis) != 0) {
                 fprintf(stderr, "loadgen: --redis must be HOST:PORT\n");

@@ -1,6 +1,5 @@
 /* One worker process: its share of the sockets on one epoll instance, bound to its own source
  * address, driven by the mode's hooks until the coordinator says stop. */
-#include "coordinator.h"
 #include "loadgen.h"
 
 #include <arpa/inet.h>
@@ -57,7 +56,7 @@ static int setup(struct worker *w, int index, int workers, const struct options 
                                          opt->target.path, opt->target.host, opt->target.port);
     w->open_interval_ns = opt->open_rate > 0 ? (int64_t)(1e9 * workers / opt->open_rate) : 0;
     w->next_open_ns = now_ns();
-    w->next_port = 1023;
+    w->next_port = (uint16_t)(1024 + (uint64_t)now_ns() % 60000); /* runs in a row start apart */
     w->mask_state = (uint64_t)now_ns() ^ ((uint64_t)index << 48);
     return 0;
 }
@@ -97,8 +96,6 @@ int worker_run(int index, int workers, const struct options *opt, struct shared 
         int count = epoll_wait(w.epoll_fd, events, EVENTS, TICK_MS);
         for (int i = 0; i < count; i++)
             conn_event(&w, events[i].data.ptr, events[i].events, buffer, READ_BUFFER);
-        if (count > 0 && opt->coalesce_ms > 0)
-            sleep_seconds(opt->coalesce_ms / 1000);
         int64_t now = now_ns();
         if (now >= next_timeout_scan) {
             check_timeouts(&w, now);

@@ -76,8 +76,28 @@ static int bind_source(struct worker *w, int fd) {
     return -1;
 }
 
+/* A new non-blocking socket, bound and connecting. A bound port whose connection to this server
+ * is still in TIME_WAIT (from an earlier run) makes connect() refuse the address: take the next. */
+static int open_socket(struct worker *w) {
+    for (int attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if ((!w->bind_source || bind_source(w, fd) == 0) &&
+            (connect(fd, (struct sockaddr *)&w->target, sizeof w->target) == 0 || errno == EINPROGRESS))
+            return fd;
+        int error = errno;
+        close(fd);
+        if (error != EADDRNOTAVAIL && error != EADDRINUSE)
+            return -1;
+    }
+    return -1;
+}
+
 int conn_start(struct worker *w, struct conn *c) {
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    c->fd = open_socket(w);
     c->started_ns = now_ns();
     c->state = CONN_CONNECTING;
     c->header_length = 0;
@@ -85,16 +105,6 @@ int conn_start(struct worker *w, struct conn *c) {
     c->response_length = 0;
     w->in_flight++;
     if (c->fd < 0) {
-        fail(w, c, FAIL_CONNECT);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (w->bind_source && bind_source(w, c->fd) != 0) {
-        fail(w, c, FAIL_CONNECT);
-        return -1;
-    }
-    if (connect(c->fd, (struct sockaddr *)&w->target, sizeof w->target) != 0 && errno != EINPROGRESS) {
         fail(w, c, FAIL_CONNECT);
         return -1;
     }

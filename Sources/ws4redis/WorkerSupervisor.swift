@@ -81,10 +81,10 @@ struct WorkerSupervisor {
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let argv = (["/proc/self/exe"] + workerArguments).map { strdup($0) } + [nil]
+        let argv = ([Self.executable] + workerArguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/proc/self/exe", nil, &attributes, argv, environ)
+        let result = posix_spawn(&pid, Self.executable, nil, &attributes, argv, environ)
         guard result == 0 else {
             fputs("ws4redis: cannot start worker \(slot): \(String(cString: strerror(result)))\n", stderr)
             return
@@ -135,6 +135,13 @@ struct WorkerSupervisor {
         }
         return clean ? 0 : 1
     }
+
+    /// This program's own path (so that workers show up under its name in ps).
+    private static let executable: String = {
+        guard let path = realpath("/proc/self/exe", nil) else { return "/proc/self/exe" }
+        defer { free(path) }
+        return String(cString: path)
+    }()
 
     private static func exitedCleanly(_ status: Int32) -> Bool {
         status & 0x7F == 0 && (status >> 8) & 0xFF == 0

@@ -41,13 +41,15 @@ final class ClusterTopology {
 
     private func discover() {
         guard !stopped, case .cluster(let nodes) = endpoint.address else { return }
-        NodeLookup.clusterMap(asking: nodes, login: endpoint.loginCommands, on: eventLoop).whenComplete { [self] result in
+        NodeLookup.clusterMap(asking: nodes, login: endpoint.loginCommands, on: eventLoop) { !self.stopped }.whenComplete { [self] result in
             switch result {
             case .success(let map):
                 self.map = map
                 logger.info("Redis Cluster", metadata: ["shards": "\(map.shards.map { "\($0.master.host):\($0.master.port)" })"])
                 waiters.forEach { $0(map) }
                 waiters.removeAll()
+            case .failure where stopped:
+                break
             case .failure(let error):
                 if backoff.isFresh { logger.warning("cannot read the Redis Cluster's slots; retrying with back-off", metadata: ["reason": "\(error)"]) }
                 retry = eventLoop.scheduleTask(in: backoff.next()) { self.discover() }

@@ -9,29 +9,46 @@ enum NodeLookup {
         let description: String
     }
 
-    static func sentinelMaster(named name: String, asking sentinels: [HostAndPort], password: String?, on eventLoop: any EventLoop) -> EventLoopFuture<HostAndPort> {
+    /// `proceeding` is asked before each node: a lookup stops when its owner stopped (no connection is
+    /// tried on an event loop that is shutting down).
+    static func sentinelMaster(
+        named name: String, asking sentinels: [HostAndPort], password: String?, on eventLoop: any EventLoop, while proceeding: @escaping () -> Bool
+    ) -> EventLoopFuture<HostAndPort> {
         var commands = [["SENTINEL", "get-master-addr-by-name", name]]
         if let password { commands.insert(["AUTH", password], at: 0) }
-        return ask(sentinels[...], commands, what: "the master '\(name)'", failures: [], on: eventLoop) { try masterAddress($0, name: name) }
+        let lookup = Lookup(commands: commands, what: "the master '\(name)'", eventLoop: eventLoop, proceeding: proceeding) { try masterAddress($0, name: name) }
+        return lookup.ask(sentinels[...], failures: [])
     }
 
     /// The cluster's slot map, from the first node that answers (`login` are AUTH commands, if any).
-    static func clusterMap(asking nodes: [HostAndPort], login: [[String]], on eventLoop: any EventLoop) -> EventLoopFuture<ClusterMap> {
-        ask(nodes[...], login + [["CLUSTER", "SLOTS"]], what: "the cluster's slots", failures: [], on: eventLoop) { try ClusterMap(slotsReply: $0) }
+    static func clusterMap(
+        asking nodes: [HostAndPort], login: [[String]], on eventLoop: any EventLoop, while proceeding: @escaping () -> Bool
+    ) -> EventLoopFuture<ClusterMap> {
+        let lookup = Lookup(commands: login + [["CLUSTER", "SLOTS"]], what: "the cluster's slots", eventLoop: eventLoop, proceeding: proceeding) {
+            try ClusterMap(slotsReply: $0)
+        }
+        return lookup.ask(nodes[...], failures: [])
     }
 
-    private static func ask<Answer>(
-        _ nodes: ArraySlice<HostAndPort>, _ commands: [[String]], what: String, failures: [String], on eventLoop: any EventLoop,
-        parse: @escaping (RESPReply) throws -> Answer
-    ) -> EventLoopFuture<Answer> {
-        guard let node = nodes.first else {
-            return eventLoop.makeFailedFuture(Failure(description: "no node named \(what): \(failures.joined(separator: "; "))"))
-        }
-        return query(node, commands, on: eventLoop).flatMapThrowing { replies in
-            if let refusal = replies.first(where: \.isError) { throw Failure(description: "\(refusal)") }
-            return try parse(replies.last ?? .array(nil))
-        }.flatMapError { error in
-            ask(nodes.dropFirst(), commands, what: what, failures: failures + ["\(node.host):\(node.port): \(error)"], on: eventLoop, parse: parse)
+    /// One question put to nodes in turn.
+    private struct Lookup<Answer> {
+        let commands: [[String]]
+        let what: String
+        let eventLoop: any EventLoop
+        let proceeding: () -> Bool
+        let parse: (RESPReply) throws -> Answer
+
+        func ask(_ nodes: ArraySlice<HostAndPort>, failures: [String]) -> EventLoopFuture<Answer> {
+            guard proceeding() else { return eventLoop.makeFailedFuture(Failure(description: "stopped")) }
+            guard let node = nodes.first else {
+                return eventLoop.makeFailedFuture(Failure(description: "no node named \(what): \(failures.joined(separator: "; "))"))
+            }
+            return query(node, commands, on: eventLoop).flatMapThrowing { replies in
+                if let refusal = replies.first(where: \.isError) { throw Failure(description: "\(refusal)") }
+                return try parse(replies.last ?? .array(nil))
+            }.flatMapError { error in
+                ask(nodes.dropFirst(), failures: failures + ["\(node.host):\(node.port): \(error)"])
+            }
         }
     }
 

@@ -66,7 +66,9 @@ final class RedisLink {
 
     private func connect() {
         guard !stopped else { return }
-        resolvedAddress().flatMap(connect(to:)).whenComplete { [self] result in
+        resolvedAddress().flatMap { [self] address in
+            stopped ? eventLoop.makeFailedFuture(WS4RedisError(.state, "stopped")) : connect(to: address)
+        }.whenComplete { [self] result in
             switch result {
             case .success(let channel): established(channel)
             case .failure(let error): failedToConnect("\(error)")
@@ -82,9 +84,9 @@ final class RedisLink {
         case .tcp, .unixSocket:
             return eventLoop.makeSucceededFuture(endpoint.address)
         case .sentinel(let sentinels, let name):
-            master = NodeLookup.sentinelMaster(named: name, asking: sentinels, password: endpoint.sentinelPassword, on: eventLoop)
+            master = NodeLookup.sentinelMaster(named: name, asking: sentinels, password: endpoint.sentinelPassword, on: eventLoop) { !self.stopped }
         case .cluster(let nodes):
-            master = NodeLookup.clusterMap(asking: nodes, login: endpoint.loginCommands, on: eventLoop).flatMapThrowing { [slot] map in
+            master = NodeLookup.clusterMap(asking: nodes, login: endpoint.loginCommands, on: eventLoop) { !self.stopped }.flatMapThrowing { [slot] map in
                 guard let master = map.master(ofSlot: slot) else { throw NodeLookup.Failure(description: "no master serves slot \(slot)") }
                 return master
             }

@@ -137,6 +137,8 @@ public final class WS4RedisServer: @unchecked Sendable {
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0)
             .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let requestDecoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
@@ -152,6 +154,10 @@ public final class WS4RedisServer: @unchecked Sendable {
             throw WS4RedisError(.bind, "cannot listen on \(address.host):\(address.port): \(error)")
         }
     }
+
+    /// Idle websockets are the common case: a socket's receive buffer starts small (clients send
+    /// little) and grows only for one that sends much; NIO keeps it between reads.
+    private static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
 
     private var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark {
         .init(low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
@@ -242,6 +248,8 @@ public final class WS4RedisServer: @unchecked Sendable {
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             // A host may hand over a socket with Nagle on (libmicrohttpd turns TCP_NODELAY off); pushes must not wait.
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(PrefaceHandler(preface: ByteBuffer(bytes: preface)))
