@@ -337,7 +337,24 @@ def mint_token(
 # Publisher
 
 
-class Publisher:
+class _Closing:
+    """A handle that frees its C object on close() (which subclasses define), at the end of a with
+    block, or when collected."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Publisher(_Closing):
     """What django-websocket-redis's RedisPublisher does, in the library: PUBLISH to every channel of
     an audience (broadcast, groups, users, sessions) and SET channel message EX expire."""
 
@@ -433,18 +450,6 @@ class Publisher:
         if handle is not None:
             self._lib.ws4r_publisher_destroy(handle)
 
-    def __enter__(self) -> "Publisher":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
 
 # ---------------------------------------------------------------------------------------------
 # Server
@@ -481,7 +486,7 @@ def _request_dict(request: _AuthRequest) -> Dict[str, Any]:
     }
 
 
-class Server:
+class Server(_Closing):
     """A ws4redis server inside this process (ws4r_server_create_with_args).
 
     `args` are command-line options (`"--listen", "127.0.0.1:8080", "--redis-url", URL`); keyword
@@ -634,20 +639,8 @@ class Server:
             self._lib.ws4r_server_destroy(handle)
         self._authorizer = None
 
-    def __enter__(self) -> "Server":
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-
-class Handshake:
+class Handshake(_Closing):
     """The core's answer to a websocket upgrade request (a ws4r_handshake): accepted (status 101,
     then pass it to Server.adopt(), which consumes it) or refused (a 4xx/5xx with a plain-text
     body). close() frees one that is not adopted; so does garbage collection."""
@@ -688,18 +681,6 @@ class Handshake:
         handle, self._handle = self._handle, None
         if handle is not None:
             self._lib.ws4r_handshake_free(handle)
-
-    def __enter__(self) -> "Handshake":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _apply_answer(lib: _Library, result: int, answer: Optional[Mapping[str, Any]]) -> None:
