@@ -9,9 +9,10 @@ MHD_CFLAGS = $(shell pkg-config --cflags libmicrohttpd)
 MHD_LIBS = $(shell pkg-config --libs libmicrohttpd)
 VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
-# nginx: tests of nginx-conf/; chromium: the browser test; systemd: systemd-analyze verifies the unit.
+# nginx: tests of nginx-conf/; chromium: the browser test; systemd: systemd-analyze verifies the unit;
+# libnginx-mod-nchan: the benchmark's peer.
 APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server redis-tools pkg-config python3-venv procps \
-  nginx chromium systemd
+  nginx chromium systemd libnginx-mod-nchan
 HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 # Embedded into the host binary (host/static_assets.c, .incbin relative to the repository).
@@ -98,8 +99,25 @@ example-test: venv
 django-test: stage venv
 	WS4R_PREFIX=$(STAGE) $(PYTHON) -m pytest -q Tests/django
 
+## loadgen: the benchmark load generator (Benchmarks/loadgen, C on epoll, hiredis for PUBLISH).
+LOADGEN := $(CURDIR)/.build-bench/loadgen
+.PHONY: loadgen bench bench-smoke
+loadgen: $(LOADGEN)
+$(LOADGEN): $(wildcard Benchmarks/loadgen/*.c Benchmarks/loadgen/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -lhiredis -lm
+
+## bench: ws4redis standalone, host and Nchan side by side, then 3 ws4redis nodes behind nginx
+## against 1 (minutes; writes Benchmarks/RESULTS.md). bench-smoke: every scenario in a small size,
+## checked for figures and exactly-once delivery, not for timings (seconds; part of make test).
+bench: deps stage loadgen
+	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN)
+
+bench-smoke: deps stage loadgen
+	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --smoke
+
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick
+test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli

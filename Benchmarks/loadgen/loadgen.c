@@ -34,6 +34,8 @@ static void add_up(struct run *run) {
         t->failed += r->failed;
         for (int kind = 0; kind < FAIL_KINDS; kind++)
             t->failures[kind] += r->failures[kind];
+        if (!t->first_refusal[0])
+            memcpy(t->first_refusal, r->first_refusal, sizeof t->first_refusal);
         t->closed_after_open += r->closed_after_open;
         t->deliveries += r->deliveries;
         t->lost += r->lost;

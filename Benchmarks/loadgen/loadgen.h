@@ -59,6 +59,7 @@ struct worker_result {
     _Atomic long opened, failed, probed, handshakes, round_trips;
     _Atomic int finished;
     long failures[FAIL_KINDS];
+    char first_refusal[80]; /* the status line of the first answer that was not a valid 101 */
     _Atomic long closed_after_open; /* open sockets the server closed or reset */
     long deliveries, lost, duplicated, reordered;
     int64_t first_rx_ns, last_rx_ns;

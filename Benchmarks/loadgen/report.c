@@ -95,6 +95,7 @@ void report_common(const struct run *run, struct json *j) {
     for (int kind = 0; kind < FAIL_KINDS; kind++)
         json_int(j, FAILURE_NAMES[kind], t->failures[kind]);
     json_close(j);
+    json_string(j, "first_refusal", t->first_refusal[0] ? t->first_refusal : NULL);
     json_int(j, "closed_by_server", t->closed_after_open);
     json_close(j);
     json_percentiles_ms(j, "connect_ms", &t->connect_us);
@@ -117,6 +118,8 @@ void report_print_connections(const struct run *run) {
         for (int kind = 0; kind < FAIL_KINDS; kind++)
             if (t->failures[kind])
                 printf(" %s %ld", FAILURE_NAMES[kind], t->failures[kind]);
+        if (t->first_refusal[0])
+            printf(", first refusal \"%s\"", t->first_refusal);
         printf(")");
     }
     if (t->closed_after_open)

@@ -5,6 +5,7 @@
 #include "loadgen.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,12 +318,15 @@ static int feed_handshake(struct worker *w, struct conn *c, const uint8_t *data,
     size_t head_length = (size_t)(end + 4 - c->response);
     *end = 0;
     bool upgraded = strncmp(c->response, "HTTP/1.1 101", 12) == 0 && strcasestr(c->response, ACCEPT_HEADER);
-    free(c->response);
-    c->response = NULL;
     if (!upgraded) {
+        if (!w->result->first_refusal[0])
+            snprintf(w->result->first_refusal, sizeof w->result->first_refusal, "%.*s", (int)strcspn(c->response, "\r\n"),
+                     c->response);
         fail(w, c, FAIL_HANDSHAKE);
         return -1;
     }
+    free(c->response);
+    c->response = NULL;
     size_t consumed_before = c->response_length - take; /* bytes of earlier reads */
     size_t rest_offset = head_length - consumed_before;
     w->in_flight--;
