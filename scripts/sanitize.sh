@@ -13,8 +13,15 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 out=$repo/out/sanitize/$sanitizer
 scratch=$repo/.build-$sanitizer
-swift_build=(swift build -c debug --sanitize="$sanitizer" --scratch-path "$scratch")
-clang="$(dirname "$(command -v swiftc)")/clang"
+toolchain=$(dirname "$(dirname "$(command -v swiftc)")")
+clang="$toolchain/bin/clang"
+swift_link=() c_link=()
+if [ "$sanitizer" = thread ]; then
+  # ThreadSanitizer's runtime intercepts libdispatch: executables need the toolchain's own.
+  swift_link=(-Xlinker -ldispatch -Xlinker -lBlocksRuntime)
+  c_link=(-L"$toolchain/lib/swift_static/linux" -ldispatch -lBlocksRuntime)
+fi
+swift_build=(swift build -c debug --sanitize="$sanitizer" --scratch-path "$scratch" "${swift_link[@]}")
 
 "${swift_build[@]}" --product ws4redis
 "${swift_build[@]}" --product ws4redis-cli
@@ -28,8 +35,8 @@ cp include/ws4redis.h "$out/include/"
 cflags=(-O1 -g -fsanitize="$sanitizer" -fno-omit-frame-pointer -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Iinclude)
 # shellcheck disable=SC2046 # pkg-config prints several flags
 "$clang" "${cflags[@]}" -Iplugin -Wa,-I"$repo" $(pkg-config --cflags libmicrohttpd) -o "$out/bin/ws4redis-host" host/*.c plugin/ws4r_plugin.c \
-  -L"$out/lib" -lws4redis $(pkg-config --libs libmicrohttpd) -ldl -pthread -Wl,-rpath,"$out/lib"
-"$clang" "${cflags[@]}" -o "$out/capi-test" Tests/capi/capi_test.c -L"$out/lib" -lws4redis -lhiredis -pthread -Wl,-rpath,"$out/lib"
+  -L"$out/lib" -lws4redis $(pkg-config --libs libmicrohttpd) -ldl -pthread -Wl,-rpath,"$out/lib" "${c_link[@]}"
+"$clang" "${cflags[@]}" -o "$out/capi-test" Tests/capi/capi_test.c -L"$out/lib" -lws4redis -lhiredis -pthread -Wl,-rpath,"$out/lib" "${c_link[@]}"
 
 export WS4R_SANITIZER=$sanitizer
 export ASAN_OPTIONS="detect_leaks=1:log_path=$out/reports/asan"
