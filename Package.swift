@@ -1,12 +1,19 @@
 // swift-tools-version:5.10
 import PackageDescription
 
+/// The Swift runtime is linked in statically, so the library and the CLI run where no Swift is
+/// installed. `make sanitize` (ThreadSanitizer) sets WS4R_DYNAMIC_STDLIB: the sanitizer's runtime
+/// must see the toolchain's shared libdispatch, not a static copy.
+let staticStdlib = Context.environment["WS4R_DYNAMIC_STDLIB"] == nil
+
 /// Exports only the `ws4r_*` C ABI from libws4redis.so and carries the Swift runtime inside it,
 /// so the library loads into processes (C hosts, Python) that have no Swift installed.
-let cABILinkerFlags: [String] = [
-    "-static-stdlib",
+let cABILinkerFlags: [String] = (staticStdlib ? ["-static-stdlib"] : []) + [
     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/WS4RedisCAPI/exports.map",
 ]
+
+/// ArgumentParser pulls in Foundation's static parts, which need their own support libraries.
+let cliLinkerFlags: [String] = staticStdlib ? ["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"] : []
 
 let package = Package(
     name: "ws4redis",
@@ -56,7 +63,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Sources/ws4redis",
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"])]
+            linkerSettings: [.unsafeFlags(cliLinkerFlags)]
         ),
         .executableTarget(
             name: "ws4redis-fuzz",

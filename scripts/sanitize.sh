@@ -15,13 +15,14 @@ out=$repo/out/sanitize/$sanitizer
 scratch=$repo/.build-$sanitizer
 toolchain=$(dirname "$(dirname "$(command -v swiftc)")")
 clang="$toolchain/bin/clang"
-swift_link=() c_link=()
+c_link=()
 if [ "$sanitizer" = thread ]; then
-  # ThreadSanitizer's runtime intercepts libdispatch: executables need the toolchain's own.
-  swift_link=(-Xlinker -ldispatch -Xlinker -lBlocksRuntime)
-  c_link=(-L"$toolchain/lib/swift_static/linux" -ldispatch -lBlocksRuntime)
+  # ThreadSanitizer's runtime intercepts libdispatch and needs to see the toolchain's shared one
+  # (a static copy trips its allocator): the Swift runtime is linked dynamically for this build.
+  export WS4R_DYNAMIC_STDLIB=1
+  c_link=(-L"$toolchain/lib/swift/linux" -ldispatch -lBlocksRuntime -Wl,-rpath,"$toolchain/lib/swift/linux")
 fi
-swift_build=(swift build -c debug --sanitize="$sanitizer" --scratch-path "$scratch" "${swift_link[@]}")
+swift_build=(swift build -c debug --sanitize="$sanitizer" --scratch-path "$scratch")
 
 "${swift_build[@]}" --product ws4redis
 "${swift_build[@]}" --product ws4redis-cli
