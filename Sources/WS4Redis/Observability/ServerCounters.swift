@@ -1,4 +1,5 @@
 import CoreMetrics
+import NIOConcurrencyHelpers
 import Prometheus
 import Synchronization
 
@@ -55,7 +56,8 @@ final class ServerCounters: Sendable {
     let slowClientCloses: Total
     let messagesDropped: Total
     let redisReconnects: Total
-    private let handshakesByStatus = Mutex<[Int: Total]>([:])
+    /// A pthread lock rather than Synchronization's Mutex: ThreadSanitizer sees the former.
+    private let handshakesByStatus = NIOLockedValueBox<[Int: Total]>([:])
     private let deliveryLatency: CoreMetrics.Timer
     private let levelGauges: [(Level, CoreMetrics.Gauge)]
     private let redisConnectedGauge: CoreMetrics.Gauge
@@ -94,7 +96,7 @@ final class ServerCounters: Sendable {
 
     /// Counts a handshake by the HTTP status it was answered with (101 when accepted).
     func handshakeDecided(status: Int) {
-        handshakesByStatus.withLock { byStatus in
+        handshakesByStatus.withLockedValue { byStatus in
             if let total = byStatus[status] { return total }
             let total = Total("ws4redis_handshakes_total", dimensions: [("status", String(status))], factory: factory)
             byStatus[status] = total
