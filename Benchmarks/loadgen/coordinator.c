@@ -54,3 +54,15 @@ double coordinator_opening_timeout(const struct options *opt) {
     double at_rate = opt->open_rate > 0 ? opt->connections / opt->open_rate : 0;
     return at_rate * 1.5 + opt->timeout_s + 30;
 }
+
+void coordinator_count_over_duration(struct run *run, size_t counter) {
+    run->server_before = coordinator_sample_server(run);
+    long before = coordinator_sum(run, counter);
+    run->window_start_ns = now_ns();
+    coordinator_set_phase(run, PHASE_RUN);
+    sleep_seconds(run->opt->duration_s);
+    run->window_count = coordinator_sum(run, counter) - before;
+    run->window_end_ns = now_ns();
+    run->server_after = coordinator_sample_server(run);
+    run->server_held = run->server_after;
+}

@@ -10,6 +10,9 @@
 
 /* The sum over the workers of one of their _Atomic long counters. */
 long coordinator_sum(const struct run *run, size_t counter);
+/* Lets the workers run for --duration s, counting `counter` over that window and sampling the
+ * server before and after (the window, count and samples land in `run`). */
+void coordinator_count_over_duration(struct run *run, size_t counter);
 /* Waits until every requested socket is open or has failed (or timeout_s); returns the open ones. */
 long coordinator_await_settled(struct run *run, double timeout_s);
 /* Waits until every worker says its part is done (or timeout_s); 0 or -1. */

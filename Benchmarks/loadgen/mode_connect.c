@@ -43,15 +43,7 @@ static void closed(struct worker *w, struct conn *c) {
 }
 
 static int coordinate(struct run *run) {
-    run->server_before = coordinator_sample_server(run);
-    long before = coordinator_sum(run, COUNTER(handshakes));
-    run->window_start_ns = now_ns();
-    coordinator_set_phase(run, PHASE_RUN);
-    sleep_seconds(run->opt->duration_s);
-    run->window_count = coordinator_sum(run, COUNTER(handshakes)) - before;
-    run->window_end_ns = now_ns();
-    run->server_after = coordinator_sample_server(run);
-    run->server_held = run->server_after;
+    coordinator_count_over_duration(run, COUNTER(handshakes));
     return 0;
 }
 
