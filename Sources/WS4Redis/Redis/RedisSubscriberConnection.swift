@@ -59,7 +59,9 @@ final class RedisSubscriberConnection {
             everConnected = true
             link.healthy()
             multiplexer.ready(shard: shard)
-            logger.info("Redis connected", metadata: ["redis": "\(endpoint.description)", "shard": "\(shard)"])
+            var metadata: Logger.Metadata = ["redis": "\(endpoint.description)"]
+            if endpoint.isCluster { metadata["shard"] = "\(shard)" }
+            logger.info("Redis connected", metadata: metadata)
         case .error(let message) where !up:
             // Login or resubscription failed: drop the connection and retry with back-off.
             if !refused { logger.error("Redis refused the subscriber connection", metadata: ["error": "\(message)"]) }
