@@ -36,10 +36,11 @@ struct WorkerSupervisor {
         }
         defer { freeaddrinfo(found) }
         let descriptor = socket(info.pointee.ai_family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw WS4RedisError(.bind, "cannot listen on \(address.host):\(address.port): \(String(cString: strerror(errno)))") }
         var on: CInt = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<CInt>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<CInt>.size))
-        guard descriptor >= 0, bind(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+        guard bind(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             let reason = String(cString: strerror(errno))
             close(descriptor)
             throw WS4RedisError(.bind, "cannot listen on \(address.host):\(address.port): \(reason)")

@@ -13,27 +13,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-import redis
 
-from django_helpers import HERE, PYTHONPATH, REPO, People, Served, User
-from e2e_helpers import RedisServer, describe_exit, free_port, healthz, http_get
-
-@pytest.fixture(scope="session")
-def prefix() -> Path:
-    p = Path(os.environ.get("WS4R_PREFIX") or REPO / "stage").resolve()
-    if not (p / "lib" / "libws4redis.so").exists():
-        pytest.fail(f"WS4R_PREFIX={p} holds no lib/libws4redis.so: run `make stage` or set WS4R_PREFIX")
-    return p
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
+from django_helpers import HERE, PYTHONPATH, People, Served, User
+from e2e_helpers import RedisServer, describe_exit, healthz, http_get
+from service_fixtures import _clean_redis, prefix, r, redis_server  # noqa: F401 (fixtures, found by name)
 
 @pytest.fixture(scope="session")
 def project_env(prefix: Path, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
@@ -75,23 +58,6 @@ def people(project_env: dict[str, str]) -> People:
     anonymous["visited"] = True
     anonymous.save()
     return People(alice=logged_in("alice", staff), bob=logged_in("bob"), dave=logged_in("dave", staff), anonymous_session=anonymous.session_key)
-
-
-@pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    """A redis-py client on the test Redis (bytes replies)."""
-    client = redis_server.client()
-    yield client
-    client.close()
-
-
-@pytest.fixture(autouse=True)
-def _clean_redis(request: pytest.FixtureRequest) -> None:
-    """Kept messages of one test must not reach the websockets of the next."""
-    if "redis_server" in request.fixturenames or "project_env" in request.fixturenames:
-        client = request.getfixturevalue("redis_server").client()
-        client.flushall()
-        client.close()
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ include/ws4redis.h); default: the repository's stage/ (what `make stage` fills).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-import redis
 
-from e2e_helpers import FIGURES, MODES, RedisServer, Server, free_port
+from e2e_helpers import FIGURES, MODES, RedisServer, Server
+from service_fixtures import REPO, _clean_redis, prefix, r, redis_server  # noqa: F401 (fixtures, found by name)
 
-REPO = Path(__file__).resolve().parents[2]
 # The Python client package (clients/python/ws4redis), importable without installing it.
 sys.path.insert(0, str(REPO / "clients" / "python"))
 
@@ -28,46 +26,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def prefix() -> Path:
-    p = Path(os.environ.get("WS4R_PREFIX") or REPO / "stage").resolve()
-    if not (p / "lib" / "libws4redis.so").exists():
-        pytest.fail(f"WS4R_PREFIX={p} holds no lib/libws4redis.so: run `make stage` or set WS4R_PREFIX")
-    return p
-
-
-@pytest.fixture(scope="session")
 def library_path(prefix: Path) -> Path:
     """lib/libws4redis.so of the layout under test (for ctypes and ws4redis.native)."""
     return prefix / "lib" / "libws4redis.so"
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A real redis-server on a free loopback port, for the whole session."""
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    """A redis-py client on the test Redis (bytes replies)."""
-    client = redis_server.client()
-    yield client
-    client.close()
-
-
-@pytest.fixture(autouse=True)
-def _clean_redis(request: pytest.FixtureRequest) -> None:
-    """Empties the keyspace before each test that uses Redis: persisted messages of one test must not
-    reach the clients of the next (a subscribe GETs the channel's key)."""
-    if "redis_server" in request.fixturenames:
-        client = request.getfixturevalue("redis_server").client()
-        client.flushall()
-        client.close()
 
 
 @pytest.fixture(params=MODES)

@@ -228,7 +228,7 @@ class Server:
 
         def ready() -> bool:
             self.check_alive()
-            return healthz(self.port)[0] == 200
+            return self.health()[0] == 200
 
         try:
             wait_until(ready, STARTUP_TIMEOUT, f"{self.mode} server to answer GET /healthz with 200", interval=0.05)
@@ -287,9 +287,13 @@ class Server:
 
     # -- observation
 
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """GET /healthz: status and JSON body (subclasses serving HTTPS override this)."""
+        return healthz(self.port)
+
     def stats(self) -> dict[str, Any]:
         self.check_alive()
-        status, body = healthz(self.port)
+        status, body = self.health()
         assert status == 200, f"/healthz answered {status}: {body}"
         return body
 

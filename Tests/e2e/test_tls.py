@@ -14,7 +14,7 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection
 
-from e2e_helpers import (FIGURES, STARTUP_TIMEOUT, STOP_TIMEOUT, RedisServer, Server, close_all, open_client, open_clients,
+from e2e_helpers import (FIGURES, STOP_TIMEOUT, RedisServer, Server, close_all, open_client, open_clients,
                          receive_n, receive_one, run_async, wait_until)
 from robust_helpers import settled_fd_count
 from tls_helpers import Certificate, https_get, https_healthz, self_signed_certificate
@@ -33,27 +33,8 @@ class TlsHost(Server):
                          ("--tls-cert", str(certificate.certificate), "--tls-key", str(certificate.key), *extra_args))
         self.context = certificate.client_context()
 
-    def start(self) -> "TlsHost":
-        self._log = open(self.log_path, "ab")
-        self._log.write(("$ " + " ".join(self.argv) + "\n").encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
-
-        def ready() -> bool:
-            self.check_alive()
-            return https_healthz(self.port, self.context)[0] == 200
-
-        try:
-            wait_until(ready, STARTUP_TIMEOUT, f"{self.mode} server to answer GET https://.../healthz with 200", interval=0.05)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- server log ---\n{self.log_tail()}") from None
-        return self
-
-    def stats(self) -> dict[str, Any]:
-        self.check_alive()
-        status, body = https_healthz(self.port, self.context)
-        assert status == 200, f"/healthz answered {status}: {body}"
-        return body
+    def health(self) -> tuple[int, dict[str, Any]]:
+        return https_healthz(self.port, self.context)
 
     @property
     def ws_base(self) -> str:

@@ -33,7 +33,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
     /// For the closing log line: when the websocket opened, the first close code sent or received,
     /// and why the server dropped the socket without a close handshake.
-    private var openedAt = NIODeadline.now()
+    private let openedAt = NIODeadline.now()
     private var closeCode: WebSocketErrorCode?
     private var dropCause: String?
 
@@ -58,7 +58,6 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func start() {
         guard !started else { return }
         started = true
-        openedAt = .now()
         hub.logger.info("websocket opened", metadata: plan.logMetadata)
         hub.add(self)
         guard !plan.subscriptions.isEmpty else {
@@ -84,6 +83,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             let frame = FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)
             context.write(wrapOutboundOut(wire(frame)), promise: nil)
         }
+        deliverNow(frames, context: context)
+    }
+
+    /// Writes frames held for this client, flushes once, and counts them as delivered.
+    private func deliverNow(_ frames: some Collection<ByteBuffer>, context: ChannelHandlerContext) {
         var bytes = 0
         for frame in frames {
             bytes += frame.readableBytes
@@ -150,13 +154,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case (true, .keepNewest):
             guard let held = newestWhileSaturated else { break }
             newestWhileSaturated = nil
-            var bytes = 0
-            for (_, frame) in held where state.canSendData {
-                bytes += frame.readableBytes
-                context.write(wrapOutboundOut(frame), promise: nil)
-            }
-            context.flush()
-            hub.counters.delivered(held.count, bytes: bytes)
+            if state.canSendData { deliverNow(held.map(\.frame), context: context) }
         }
         context.fireChannelWritabilityChanged()
     }
