@@ -70,7 +70,6 @@ let package = Package(
             dependencies: [
                 "WS4Redis",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),

@@ -4,7 +4,6 @@
 //
 //   ws4redis-fuzz [--seconds N] [--seed S]
 import NIOCore
-import NIOEmbedded
 import NIOWebSocket
 import WS4Redis
 
@@ -78,18 +77,30 @@ func mutate(_ input: [UInt8], _ corpus: [[UInt8]], _ random: inout SplitMix64) -
     return bytes
 }
 
-/// Feeds frame parts to the assembler and checks what comes out.
-final class AssemblerProbe: ChannelInboundHandler {
-    typealias InboundIn = FramePart
+/// Checks what the assembler makes of the parts the parser finds.
+struct AssemblerProbe {
+    var parser = FrameParser(maxFrameSize: 65536)
     var assembler = MessageAssembler(maxMessageSize: 65536, inflates: true)
     var violations: [String] = []
+    /// Whether the connection would be closed by now (a refused frame or a protocol failure).
+    var closed = false
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch assembler.receive(unwrapInboundIn(data)) {
+    /// Feeds one read's bytes as the connection handler does; the unread start of a header stays in `pending`.
+    mutating func feed(_ pending: inout ByteBuffer) {
+        do {
+            while let part = try parser.nextPart(from: &pending) { check(assembler.receive(part)) }
+        } catch {
+            closed = true
+        }
+    }
+
+    private mutating func check(_ event: MessageAssembler.Event) {
+        switch event {
         case .message(let opcode, let payload):
             if payload.readableBytes > 65536 { violations.append("message over the limit") }
             if opcode == .text, payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) == nil { violations.append("invalid UTF-8 accepted") }
         case .failure(let code, _):
+            closed = true
             if ![.protocolError, .dataInconsistentWithMessage, .messageTooLarge].contains(code) { violations.append("unexpected close code \(code)") }
         case .ping(let payload) where payload.readableBytes > 125:
             violations.append("oversized ping accepted")
@@ -97,22 +108,19 @@ final class AssemblerProbe: ChannelInboundHandler {
             break
         }
     }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !(error is FrameParseError) { violations.append("unexpected error \(error)") }
-    }
 }
 
 func fuzzFrames(_ input: [UInt8], _ random: inout SplitMix64) -> [String] {
-    let probe = AssemblerProbe()
-    let channel = EmbeddedChannel(handlers: [ByteToMessageHandler(FrameParser(maxFrameSize: 65536)), probe])
+    var probe = AssemblerProbe()
+    var pending = ByteBuffer()
     var rest = input[...]
-    while !rest.isEmpty, channel.isActive {
+    while !rest.isEmpty, !probe.closed {
         let chunk = rest.prefix(Int.random(in: 1...64, using: &random))
         rest = rest.dropFirst(chunk.count)
-        _ = try? channel.writeInbound(ByteBuffer(bytes: chunk))
+        pending.writeBytes(chunk)
+        probe.feed(&pending)
+        pending.discardReadBytes()
     }
-    _ = try? channel.finish()
     return probe.violations
 }
 

@@ -35,7 +35,7 @@ final class WebSocketPipelineTests: XCTestCase {
         multiplexer.attach([hub])
         let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, deflate: deflate, responseHeaders: [], remoteAddress: nil)
         let plan = ConnectionPlan(handshake, names: ChannelNames(keyPrefix: ""))
-        try channel.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: plan, hub: hub, maxFrameSize: configuration.maxFrameSize))
+        try channel.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: plan, hub: hub))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
 
@@ -357,5 +357,28 @@ final class WebSocketPipelineTests: XCTestCase {
         try makeChannel(endpoint: .echo)
         try channel.writeInbound(clientFrame(0x9, Array(repeating: 0x70, count: 126)))
         XCTAssertEqual(closeCode(try readFrame()), 1002)
+    }
+
+    func testFramesSplitAtEveryByteAreParsedAsWhole() throws {
+        try makeChannel(endpoint: .echo)
+        var frames = clientFrame(0x1, Array(repeating: 0x62, count: 300))
+        var second = clientFrame(0x2, [1, 2, 3])
+        frames.writeBuffer(&second)
+        while let byte = frames.readSlice(length: 1) { try channel.writeInbound(byte) }
+        XCTAssertEqual(try readFrame()?.payload, Array(repeating: 0x62, count: 300))
+        let binary = try readFrame()
+        XCTAssertEqual(binary?.opcode, 0x2)
+        XCTAssertEqual(binary?.payload, [1, 2, 3])
+    }
+
+    func testNothingIsParsedAfterARefusedFrame() throws {
+        try makeChannel(endpoint: .echo, maxMessageSize: 1000) { $0.maxFrameSize = 1000 }
+        var input = ByteBuffer(bytes: [0x82, 0xFE])
+        input.writeInteger(UInt16(2000))
+        var ping = clientFrame(0x9, [7])
+        input.writeBuffer(&ping)
+        try channel.writeInbound(input)
+        XCTAssertEqual(closeCode(try readFrame()), 1009)
+        XCTAssertNil(try readFrame(), "the ping after the refused frame is not answered")
     }
 }

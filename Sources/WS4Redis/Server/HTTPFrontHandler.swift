@@ -150,7 +150,6 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func switchToWebSocket(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) throws {
         let pipeline = context.pipeline.syncOperations
         try pipeline.addHandlers(server.webSocketHandlers(for: handshake, hub: hub), position: .after(self))
-        server.track(context.channel, onClose: nil)
         pipeline.removeHandler(context: context, promise: nil)
         pipeline.removeHandler(requestDecoder, promise: nil)
         pipeline.removeHandler(responseEncoder, promise: nil)

@@ -135,12 +135,10 @@ public final class WS4RedisServer: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0)
-            .childChannelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
-            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
+                    try applySocketOptions(to: channel)
                     let requestDecoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     let responseEncoder = HTTPResponseEncoder()
                     let hub = hubsByLoop[ObjectIdentifier(channel.eventLoop as AnyObject)]!
@@ -157,7 +155,16 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     /// Idle websockets are the common case: a socket's receive buffer starts small (clients send
     /// little) and grows only for one that sends much; NIO keeps it between reads.
-    private static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+    private static let receiveAllocator = SmallReceiveBufferAllocator()
+
+    /// Set directly, in the socket's initializer: a bootstrap's channel options cost a chain of
+    /// futures per accepted socket.
+    private func applySocketOptions(to channel: any Channel) throws {
+        let options = channel.syncOptions!
+        try options.setOption(.writeBufferWaterMark, value: writeBufferWaterMark)
+        try options.setOption(.recvAllocator, value: Self.receiveAllocator)
+        try options.setOption(.maxMessagesPerRead, value: 1)
+    }
 
     private var writeBufferWaterMark: ChannelOptions.Types.WriteBufferWaterMark {
         .init(low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
@@ -245,20 +252,18 @@ public final class WS4RedisServer: @unchecked Sendable {
             throw WS4RedisError(.state, "the server is not running")
         }
         let adopted = ClientBootstrap(group: loop)
-            .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
-            // A host may hand over a socket with Nagle on (libmicrohttpd turns TCP_NODELAY off); pushes must not wait.
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.recvAllocator, value: Self.receiveAllocator)
-            .channelOption(.maxMessagesPerRead, value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // TCP_NODELAY is a ClientBootstrap default: a host may hand over a socket with Nagle on
+                    // (libmicrohttpd turns it off), and pushes must not wait.
+                    try applySocketOptions(to: channel)
                     try channel.pipeline.syncOperations.addHandler(PrefaceHandler(preface: ByteBuffer(bytes: preface)))
                     try channel.pipeline.syncOperations.addHandlers(webSocketHandlers(for: handshake, hub: hub))
                 }
             }
             .withConnectedSocket(descriptor)
         do {
-            track(try adopted.wait(), onClose: onClose)
+            try adopted.wait().closeFuture.whenComplete { _ in onClose() }
         } catch {
             onClose()
             throw WS4RedisError(.io, "cannot adopt descriptor \(descriptor): \(error)")
@@ -267,16 +272,6 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     func webSocketHandlers(for handshake: AcceptedHandshake, hub: LoopHub) -> [any ChannelHandler] {
         let plan = ConnectionPlan(handshake, names: names, id: counters.nextConnectionID())
-        return WebSocketPipeline.handlers(for: plan, hub: hub, maxFrameSize: configuration.maxFrameSize)
-    }
-
-    /// Counts an established websocket until its channel closes.
-    func track(_ channel: any Channel, onClose: (@Sendable () -> Void)?) {
-        counters.connections.add(1)
-        counters.connectionsTotal.add(1)
-        channel.closeFuture.whenComplete { [counters] _ in
-            counters.connections.subtract(1)
-            onClose?()
-        }
+        return WebSocketPipeline.handlers(for: plan, hub: hub)
     }
 }

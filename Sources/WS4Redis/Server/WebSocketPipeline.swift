@@ -1,10 +1,10 @@
 import NIOCore
 
 /// The handlers of an established websocket, the same whether NIO accepted the socket or a host
-/// handed it over: the frame parser (frame size checked at header time), then the connection.
+/// handed it over: one connection handler, which parses its frames itself.
 enum WebSocketPipeline {
-    static func handlers(for plan: ConnectionPlan, hub: LoopHub, maxFrameSize: Int) -> [any ChannelHandler] {
-        [ByteToMessageHandler(FrameParser(maxFrameSize: maxFrameSize)), WebSocketConnectionHandler(plan: plan, hub: hub)]
+    static func handlers(for plan: ConnectionPlan, hub: LoopHub) -> [any ChannelHandler] {
+        [WebSocketConnectionHandler(plan: plan, hub: hub)]
     }
 }
 

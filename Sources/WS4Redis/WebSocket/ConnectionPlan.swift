@@ -45,6 +45,7 @@ struct ConnectionPlan: Sendable {
 
 /// What the connections of a server share, besides their hub's bookkeeping.
 struct ConnectionSettings: Sendable {
+    var maxFrameSize: Int
     var maxMessageSize: Int
     var maxOutboundBytes: Int
     var slowClientPolicy: SlowClientPolicy
@@ -58,6 +59,7 @@ struct ConnectionSettings: Sendable {
     var closeTimeout: TimeAmount = .seconds(5)
 
     init(_ configuration: ServerConfiguration) {
+        maxFrameSize = configuration.maxFrameSize
         maxMessageSize = configuration.maxMessageSize
         maxOutboundBytes = configuration.maxOutboundBytes
         slowClientPolicy = configuration.slowClientPolicy

@@ -29,14 +29,18 @@ package enum FrameParseError: Error, Equatable {
     case invalidLength
 }
 
-/// Parses client frames as a state machine over the bytes it has: header, extended length, mask,
-/// then payload chunks. The frame size limit is checked as soon as the length is known.
-package struct FrameParser: ByteToMessageDecoder {
-    package typealias InboundOut = FramePart
-
+/// Parses client frames as a state machine over the bytes it is given: header, extended length,
+/// mask, then payload chunks. The frame size limit is checked as soon as the length is known. The
+/// connection handler drives it directly (no decoder handler of its own: an idle websocket keeps
+/// one handler, not two).
+package struct FrameParser {
     private enum State {
         case header
         case payload(remaining: Int, maskKey: WebSocketMaskingKey?, maskOffset: Int)
+        /// The frame after `head` has no payload: `.end` is due next.
+        case endDue
+        /// A frame was refused: nothing more is parsed.
+        case failed
     }
 
     private var state = State.header
@@ -46,39 +50,39 @@ package struct FrameParser: ByteToMessageDecoder {
         self.maxFrameSize = maxFrameSize
     }
 
-    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    /// The next part of the frames in `buffer` (consuming its bytes), or nil when more bytes are
+    /// needed. Bytes of an incomplete header stay unread in `buffer`. After it throws, it returns
+    /// nil for good.
+    package mutating func nextPart(from buffer: inout ByteBuffer) throws(FrameParseError) -> FramePart? {
         switch state {
         case .header:
-            guard let head = try parseHead(&buffer) else { return .needMoreData }
-            context.fireChannelRead(wrapInboundOut(.head(head)))
-            if head.length == 0 {
-                context.fireChannelRead(wrapInboundOut(.end))
-            } else {
-                state = .payload(remaining: head.length, maskKey: head.maskKey, maskOffset: 0)
+            let head: FrameHead?
+            do {
+                head = try parseHead(&buffer)
+            } catch {
+                state = .failed
+                throw error
             }
-            return .continue
+            guard let head else { return nil }
+            state = head.length == 0 ? .endDue : .payload(remaining: head.length, maskKey: head.maskKey, maskOffset: 0)
+            return .head(head)
+        case .endDue:
+            state = .header
+            return .end
         case .payload(let remaining, let maskKey, let maskOffset):
-            guard buffer.readableBytes > 0 else { return .needMoreData }
+            guard buffer.readableBytes > 0 else { return nil }
             var chunk = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
             if let maskKey { chunk.webSocketUnmask(maskKey, indexOffset: maskOffset) }
-            context.fireChannelRead(wrapInboundOut(.payload(chunk)))
             let left = remaining - chunk.readableBytes
-            if left == 0 {
-                state = .header
-                context.fireChannelRead(wrapInboundOut(.end))
-            } else {
-                state = .payload(remaining: left, maskKey: maskKey, maskOffset: maskOffset + chunk.readableBytes)
-            }
-            return .continue
+            state = left == 0 ? .endDue : .payload(remaining: left, maskKey: maskKey, maskOffset: maskOffset + chunk.readableBytes)
+            return .payload(chunk)
+        case .failed:
+            return nil
         }
     }
 
-    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        .needMoreData
-    }
-
     /// The head once all of it is buffered (consuming it), else nil (consuming nothing).
-    private func parseHead(_ buffer: inout ByteBuffer) throws -> FrameHead? {
+    private func parseHead(_ buffer: inout ByteBuffer) throws(FrameParseError) -> FrameHead? {
         let start = buffer.readerIndex
         guard let first = buffer.readInteger(as: UInt8.self), let second = buffer.readInteger(as: UInt8.self) else {
             buffer.moveReaderIndex(to: start)

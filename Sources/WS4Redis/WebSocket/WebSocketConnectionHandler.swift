@@ -2,14 +2,19 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// One websocket after the handshake: carries out what the assembler and the state machine decide,
-/// takes fan-out frames from its event loop's hub, and publishes what its client sends.
+/// One websocket after the handshake: parses its client's frames, carries out what the assembler
+/// and the state machine decide, takes fan-out frames from its event loop's hub, and publishes what
+/// its client sends. The only handler of an established websocket: every idle socket holds one.
 final class WebSocketConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = FramePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let plan: ConnectionPlan
     private let hub: LoopHub
+    private var parser: FrameParser
+    /// The start of a frame header that a read ended inside (at most 13 bytes), copied so that
+    /// the channel's receive buffer can be reused.
+    private var headerStart: ByteBuffer?
     private var assembler: MessageAssembler
     private var state = ConnectionStateMachine()
     private var context: ChannelHandlerContext?
@@ -17,11 +22,6 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var subscriptionConfirmed = false
     /// Live frames held back until the persisted messages have gone out; nil once they have.
     private var heldBack: [ByteBuffer]? = []
-    /// The last message this client sent, so that Redis does not echo it back (without `echo`).
-    private var lastSent: ByteBuffer?
-    /// What the client published while its stored messages were being fetched: the fetch may find it
-    /// stored already, and the client gets its own message live (with echo) or not at all.
-    private var sentWhileHeldBack: ByteBuffer?
     /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
     var hubSlot = -1
     var needsFlush = false
@@ -29,19 +29,23 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var sentSinceHeartbeat = false
     /// With the close policy: the outbound buffer is over max_outbound_bytes.
     private var saturated = false
-    /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
-    private var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
-    /// For the closing log line: when the websocket opened, the first close code sent or received,
-    /// and why the server dropped the socket without a close handshake.
+    /// For the closing log line: when the websocket opened.
     private let openedAt = NIODeadline.now()
-    private var closeCode: WebSocketErrorCode?
-    private var dropCause: String?
+    /// What only publishing, slow or closing clients need, allocated on first use.
+    private var occasional: OccasionalState?
+    private var extra: OccasionalState {
+        if let occasional { return occasional }
+        let created = OccasionalState()
+        occasional = created
+        return created
+    }
 
     var channels: [String] { plan.subscriptions }
 
     init(plan: ConnectionPlan, hub: LoopHub) {
         self.plan = plan
         self.hub = hub
+        self.parser = FrameParser(maxFrameSize: hub.settings.maxFrameSize)
         self.assembler = MessageAssembler(maxMessageSize: hub.settings.maxMessageSize, inflates: plan.deflate != nil)
     }
 
@@ -58,6 +62,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func start() {
         guard !started else { return }
         started = true
+        hub.counters.connections.add(1)
+        hub.counters.connectionsTotal.add(1)
         hub.logger.info("websocket opened", metadata: plan.logMetadata)
         hub.add(self)
         guard !plan.subscriptions.isEmpty else {
@@ -77,7 +83,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func releaseHeldBack(persisted: [ByteBuffer]) {
         guard let context, let frames = heldBack else { return }
         heldBack = nil
-        defer { sentWhileHeldBack = nil }
+        let sentWhileHeldBack = occasional?.sentWhileHeldBack
+        occasional?.sentWhileHeldBack = nil
         guard state.canSendData else { return }
         for payload in persisted where payload.readableBytes > 0 && payload != sentWhileHeldBack {
             let frame = FrameWriter.frame(opcode: FrameWriter.opcode(forPayload: payload), payload: payload, allocator: context.channel.allocator)
@@ -100,6 +107,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if started {
+            hub.counters.connections.subtract(1)
             hub.remove(self)
             hub.unsubscribe(plan.subscriptions)
             logClosed()
@@ -114,18 +122,33 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         hub.logger.info("websocket closed", metadata: plan.logMetadata.merging([
             "duration-ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
             // 1006: the socket ended without a close frame either way.
-            "close-code": "\(UInt16(webSocketErrorCode: closeCode ?? .unknown(1006)))",
-            "cause": "\(dropCause ?? "-")",
+            "close-code": "\(UInt16(webSocketErrorCode: occasional?.closeCode ?? .unknown(1006)))",
+            "cause": "\(occasional?.dropCause ?? "-")",
         ]) { $1 })
     }
 
     private func noteClose(_ code: WebSocketErrorCode) {
-        if closeCode == nil { closeCode = code }
+        if occasional?.closeCode == nil { extra.closeCode = code }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         state.receivedTraffic()
-        switch assembler.receive(unwrapInboundIn(data)) {
+        var bytes = unwrapInboundIn(data)
+        if var start = headerStart {
+            headerStart = nil
+            start.writeBuffer(&bytes)
+            bytes = start
+        }
+        do {
+            while let part = try parser.nextPart(from: &bytes) { receive(part, context: context) }
+        } catch {
+            return refuse(error, context: context)
+        }
+        if bytes.readableBytes > 0 { headerStart = ByteBuffer(bytes: bytes.readableBytesView) }
+    }
+
+    private func receive(_ part: FramePart, context: ChannelHandlerContext) {
+        switch assembler.receive(part) {
         case .message(let opcode, let payload): received(opcode: opcode, payload: payload, context: context)
         case .ping(let payload): send(FrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator), context: context)
         case .pong, .none: break
@@ -134,12 +157,15 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error as? FrameParseError {
+    private func refuse(_ error: FrameParseError, context: ChannelHandlerContext) {
+        switch error {
         case .tooLarge(let length): fail(.messageTooLarge, reason: "frame of \(length) bytes is larger than the limit", context: context)
         case .invalidLength: fail(.protocolError, reason: "invalid 64-bit frame length", context: context)
-        case nil: context.close(promise: nil)
         }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -150,10 +176,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case (true, .close):
             saturated = false
         case (false, .keepNewest):
-            newestWhileSaturated = newestWhileSaturated ?? []
+            extra.newestWhileSaturated = occasional?.newestWhileSaturated ?? []
         case (true, .keepNewest):
-            guard let held = newestWhileSaturated else { break }
-            newestWhileSaturated = nil
+            guard let held = occasional?.newestWhileSaturated else { break }
+            occasional?.newestWhileSaturated = nil
             if state.canSendData { deliverNow(held.map(\.frame), context: context) }
         }
         context.fireChannelWritabilityChanged()
@@ -164,7 +190,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func dropSlowClient(_ context: ChannelHandlerContext) {
         guard state.canSendData else { return }
         hub.counters.slowClientCloses.add(1)
-        dropCause = "slow client: more than \(hub.settings.maxOutboundBytes) bytes queued"
+        extra.dropCause = "slow client: more than \(hub.settings.maxOutboundBytes) bytes queued"
         _ = state.fail()
         context.close(promise: nil)
     }
@@ -177,8 +203,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             guard payload.readableBytes > 0, !isHeartbeat(payload) else { return }
             hub.counters.clientMessagesIn.add(1)
             hub.counters.clientBytesIn.add(payload.readableBytes)
-            if !plan.echo { lastSent = payload }
-            if heldBack != nil { sentWhileHeldBack = payload }
+            if !plan.echo { extra.lastSent = payload }
+            if heldBack != nil { extra.sentWhileHeldBack = payload }
             hub.publish(payload, to: plan.publications)
         }
     }
@@ -236,7 +262,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             heldBack!.append(frame)
             return false
         }
-        if newestWhileSaturated != nil {
+        if occasional?.newestWhileSaturated != nil {
             keepNewest(frame, channel: channel)
             return false
         }
@@ -250,16 +276,17 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func keepNewest(_ frame: ByteBuffer, channel: String) {
-        if let index = newestWhileSaturated!.firstIndex(where: { $0.channel == channel }) {
-            newestWhileSaturated![index].frame = frame
+        let occasional = extra
+        if let index = occasional.newestWhileSaturated!.firstIndex(where: { $0.channel == channel }) {
+            occasional.newestWhileSaturated![index].frame = frame
             hub.counters.messagesDropped.add(1)
         } else {
-            newestWhileSaturated!.append((channel, frame))
+            occasional.newestWhileSaturated!.append((channel, frame))
         }
     }
 
     private func isOwnMessage(_ frame: ByteBuffer) -> Bool {
-        guard let lastSent else { return false }
+        guard let lastSent = occasional?.lastSent else { return false }
         let payload = FrameWriter.payload(of: frame)
         return payload.count == lastSent.readableBytes && payload.elementsEqual(lastSent.readableBytesView)
     }
@@ -289,7 +316,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .sendPing:
             context.writeAndFlush(wrapOutboundOut(FrameWriter.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator)), promise: nil)
         case .closeDead:
-            dropCause = "unresponsive: no pong"
+            extra.dropCause = "unresponsive: no pong"
             context.close(promise: nil)
         case .none:
             break
@@ -303,4 +330,20 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         guard !sentSinceHeartbeat, let context, state.canSendData, heldBack == nil else { return }
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
+}
+
+/// A connection's state that most idle subscribers never need: kept out of line so that an idle
+/// websocket costs less memory.
+private final class OccasionalState {
+    /// The last message this client sent, so that Redis does not echo it back (without `echo`).
+    var lastSent: ByteBuffer?
+    /// What the client published while its stored messages were being fetched: the fetch may find it
+    /// stored already, and the client gets its own message live (with echo) or not at all.
+    var sentWhileHeldBack: ByteBuffer?
+    /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
+    var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
+    /// For the closing log line: the first close code sent or received, and why the server dropped
+    /// the socket without a close handshake.
+    var closeCode: WebSocketErrorCode?
+    var dropCause: String?
 }
