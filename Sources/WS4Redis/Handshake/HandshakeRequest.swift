@@ -16,24 +16,42 @@ public struct HandshakeRequest: Sendable {
         self.remoteAddress = remoteAddress
     }
 
-    /// The first value of a header, names compared case-insensitively.
+    /// The first value of a header, names compared case-insensitively (`name` in lowercase).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name }?.value
+        headers.first { $0.name.utf8.equalsIgnoringASCIICase(name) }?.value
     }
 
-    /// Every value of a header, names compared case-insensitively.
+    /// Every value of a header, names compared case-insensitively (`name` in lowercase).
     func headers(named name: String) -> [String] {
-        headers.filter { $0.name.lowercased() == name }.map(\.value)
+        headers.filter { $0.name.utf8.equalsIgnoringASCIICase(name) }.map(\.value)
     }
 
-    /// Whether a comma-separated header (Connection, Upgrade) lists `token`, case-insensitively.
+    /// Whether a comma-separated header (Connection, Upgrade) lists `token` (in lowercase), case-insensitively.
     func headerLists(_ name: String, token: String) -> Bool {
         headers.contains { header in
-            header.name.lowercased() == name && header.value.split(separator: ",").contains { $0.trimmingCharacters() == token }
+            header.name.utf8.equalsIgnoringASCIICase(name)
+                && header.value.utf8.split(separator: UInt8(ascii: ",")).contains { $0.trimmingSpaces().equalsIgnoringASCIICase(token) }
         }
     }
 }
 
-extension Substring {
-    fileprivate func trimmingCharacters() -> String { String(self).trimmingWhitespace().lowercased() }
+extension Sequence<UInt8> {
+    /// Compares UTF-8 with `lowercase` (lowercase ASCII), ignoring ASCII case: a handshake looks
+    /// headers up a dozen times, and lowercasing every name would allocate every time.
+    func equalsIgnoringASCIICase(_ lowercase: String) -> Bool {
+        elementsEqual(lowercase.utf8) { byte, expected in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
+        }
+    }
+}
+
+extension Substring.UTF8View {
+    /// Without leading and trailing spaces and tabs.
+    fileprivate func trimmingSpaces() -> Substring.UTF8View {
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var view = self
+        while let first = view.first, isSpace(first) { view = view.dropFirst() }
+        while let last = view.last, isSpace(last) { view = view.dropLast() }
+        return view
+    }
 }

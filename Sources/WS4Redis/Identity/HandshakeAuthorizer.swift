@@ -27,22 +27,30 @@ final class HandshakeAuthorizer: Sendable {
         try? workers?.syncShutdownGracefully()
     }
 
-    func authorize(_ upgrade: ValidUpgrade, on eventLoop: any EventLoop) -> EventLoopFuture<Authorization> {
-        guard case .facility(let facility) = upgrade.endpoint else { return eventLoop.makeSucceededFuture(Authorization(identity: .anonymous)) }
+    /// The authorization when no identity source has to be asked (the echo endpoint, a signed token,
+    /// or no source configured); nil when the callback or the app must answer (`authorize`).
+    func immediateAuthorization(_ upgrade: ValidUpgrade) -> Result<Authorization, HandshakeRefusal>? {
+        guard case .facility = upgrade.endpoint else { return .success(Authorization(identity: .anonymous)) }
         if let secret = configuration.tokenSecret, let token = token(in: upgrade.request) {
-            return eventLoop.makeCompletedFuture {
-                do {
-                    return Authorization(identity: try SignedToken.verify(token, secret: secret, now: Self.now()))
-                } catch let invalid as SignedToken.Invalid {
-                    throw HandshakeRefusal(status: 403, body: "\(invalid.description)\n")
-                }
+            do {
+                return .success(Authorization(identity: try SignedToken.verify(token, secret: secret, now: Self.now())))
+            } catch let invalid as SignedToken.Invalid {
+                return .failure(HandshakeRefusal(status: 403, body: "\(invalid.description)\n"))
+            } catch {
+                return .failure(HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
             }
         }
+        return callback == nil && authRequest == nil ? .success(Authorization(identity: .anonymous)) : nil
+    }
+
+    /// Asks the identity source that applies; completes on `eventLoop`.
+    func authorize(_ upgrade: ValidUpgrade, on eventLoop: any EventLoop) -> EventLoopFuture<Authorization> {
+        if let immediate = immediateAuthorization(upgrade) { return eventLoop.makeCompletedFuture(immediate.mapError { $0 }) }
+        guard case .facility(let facility) = upgrade.endpoint else { preconditionFailure("the echo endpoint is authorized at once") }
         if let callback, let workers {
             return runCallback(callback, AuthorizationRequest(upgrade.request, facility: facility, requestedFlags: upgrade.flags), workers, eventLoop)
         }
-        if let authRequest { return authRequest.authorize(upgrade.request, on: eventLoop) }
-        return eventLoop.makeSucceededFuture(Authorization(identity: .anonymous))
+        return authRequest!.authorize(upgrade.request, on: eventLoop)
     }
 
     private func runCallback(

@@ -109,13 +109,17 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             method: head.method.rawValue, path: path, query: query, httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
             headers: head.headers.map { ($0.name, $0.value) }, remoteAddress: context.channel.remoteAddress?.ipAddress
         )
-        // The decision may complete right here (no identity source to wait for): state first.
-        state = .deciding(requestEnded: false)
-        server.decide(request, on: context.eventLoop).whenComplete { [self] result in
-            let decision = (try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n"))
-            decided(decision, for: head, context: context)
+        switch server.decide(request, on: context.eventLoop) {
+        case .decided(let decision):
+            return .decided(decision, head)
+        case .awaiting(let decision):
+            // A failed source may answer right here: state first.
+            state = .deciding(requestEnded: false)
+            decision.whenComplete { [self] result in
+                decided((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")), for: head, context: context)
+            }
+            return state
         }
-        return state
     }
 
     private func respond(_ head: HTTPResponseHead, body: String, context: ChannelHandlerContext) {
@@ -135,13 +139,12 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders()
         for (name, value) in handshake.responseHeaders { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [self] result in
-            guard case .success = result else { return context.close(promise: nil) }
-            do {
-                try switchToWebSocket(handshake, context: context)
-            } catch {
-                context.close(promise: nil)
-            }
+        // The 101 is encoded by now: the websocket handlers may take over at once (a failed write closes the channel).
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        do {
+            try switchToWebSocket(handshake, context: context)
+        } catch {
+            context.close(promise: nil)
         }
     }
 

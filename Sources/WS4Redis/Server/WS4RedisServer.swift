@@ -204,34 +204,52 @@ public final class WS4RedisServer: @unchecked Sendable {
     /// may take a while; the future completes on an event loop of the server.
     public func decide(_ request: HandshakeRequest) throws -> EventLoopFuture<HandshakeDecision> {
         guard let running = lock.withLock({ running }) else { throw WS4RedisError(.state, "the server is not running") }
-        return decide(request, authorizer: running.authorizer, on: running.group.next())
+        let eventLoop = running.group.next()
+        switch decide(request, authorizer: running.authorizer, on: eventLoop) {
+        case .decided(let decision): return eventLoop.makeSucceededFuture(decision)
+        case .awaiting(let decision): return decision
+        }
     }
 
-    func decide(_ request: HandshakeRequest, on eventLoop: any EventLoop) -> EventLoopFuture<HandshakeDecision> {
+    /// A handshake decision: known at once, or once an identity source has answered.
+    enum DecisionProgress {
+        case decided(HandshakeDecision)
+        /// Completes on the event loop the decision was asked on.
+        case awaiting(EventLoopFuture<HandshakeDecision>)
+    }
+
+    func decide(_ request: HandshakeRequest, on eventLoop: any EventLoop) -> DecisionProgress {
         guard let authorizer = lock.withLock({ running?.authorizer }) else {
-            return eventLoop.makeFailedFuture(WS4RedisError(.state, "the server is not running"))
+            return .decided(.refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")))
         }
         return decide(request, authorizer: authorizer, on: eventLoop)
     }
 
-    private func decide(_ request: HandshakeRequest, authorizer: HandshakeAuthorizer, on eventLoop: any EventLoop) -> EventLoopFuture<HandshakeDecision> {
+    /// Without an identity source to ask (the common case) the decision takes no future at all.
+    private func decide(_ request: HandshakeRequest, authorizer: HandshakeAuthorizer, on eventLoop: any EventLoop) -> DecisionProgress {
         var request = request
         request.remoteAddress = configuration.trustedProxies.clientAddress(of: request)
-        let decision: EventLoopFuture<HandshakeDecision>
         switch validator.validate(request) {
-        case .success(let upgrade):
-            decision = authorizer.authorize(upgrade, on: eventLoop).map { [self] authorization in
-                validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
-            }.recover { error in
-                .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
-            }
         case .failure(let refusal):
-            decision = eventLoop.makeSucceededFuture(.refused(refusal))
+            return .decided(counted(.refused(refusal)))
+        case .success(let upgrade):
+            if let authorization = authorizer.immediateAuthorization(upgrade) { return .decided(counted(finish(upgrade, authorization))) }
+            return .awaiting(authorizer.authorize(upgrade, on: eventLoop).map { [self] in finish(upgrade, .success($0)) }.recover { error in
+                .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
+            }.map { [self] in counted($0) })
         }
-        return decision.map { [counters] decision in
-            counters.handshakeDecided(status: decision.status)
-            return decision
+    }
+
+    private func finish(_ upgrade: ValidUpgrade, _ authorization: Result<Authorization, HandshakeRefusal>) -> HandshakeDecision {
+        switch authorization {
+        case .success(let authorization): validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
+        case .failure(let refusal): .refused(refusal)
         }
+    }
+
+    private func counted(_ decision: HandshakeDecision) -> HandshakeDecision {
+        counters.handshakeDecided(status: decision.status)
+        return decision
     }
 
     var handshakeTimeout: TimeAmount { .milliseconds(Int64(configuration.handshakeTimeoutMilliseconds)) }
