@@ -39,7 +39,7 @@ package struct FrameParser {
         case payload(remaining: Int, maskKey: WebSocketMaskingKey?, maskOffset: Int)
         /// The frame after `head` has no payload: `.end` is due next.
         case endDue
-        /// A frame was refused: nothing more is parsed.
+        /// A frame was refused: nothing more is parsed (or kept).
         case failed
     }
 
@@ -51,8 +51,8 @@ package struct FrameParser {
     }
 
     /// The next part of the frames in `buffer` (consuming its bytes), or nil when more bytes are
-    /// needed. Bytes of an incomplete header stay unread in `buffer`. After it throws, it returns
-    /// nil for good.
+    /// needed. Bytes of an incomplete header stay unread in `buffer`. After it throws, it discards
+    /// what it is given and returns nil.
     package mutating func nextPart(from buffer: inout ByteBuffer) throws(FrameParseError) -> FramePart? {
         switch state {
         case .header:
@@ -77,6 +77,7 @@ package struct FrameParser {
             state = left == 0 ? .endDue : .payload(remaining: left, maskKey: maskKey, maskOffset: maskOffset + chunk.readableBytes)
             return .payload(chunk)
         case .failed:
+            buffer.moveReaderIndex(to: buffer.writerIndex)
             return nil
         }
     }
