@@ -101,20 +101,27 @@ django-test: stage venv
 
 ## loadgen: the benchmark load generator (Benchmarks/loadgen, C on epoll, hiredis for PUBLISH).
 LOADGEN := $(CURDIR)/.build-bench/loadgen
-.PHONY: loadgen bench bench-smoke
+.PHONY: loadgen floor bench bench-smoke
 loadgen: $(LOADGEN)
 $(LOADGEN): $(wildcard Benchmarks/loadgen/*.c Benchmarks/loadgen/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -lhiredis -lm
 
-## bench: ws4redis standalone, host and Nchan side by side, then 3 ws4redis nodes behind nginx
+## floor: the benchmark's C floor peer (Benchmarks/peers/floor: the least work per delivery and per handshake).
+FLOOR := $(CURDIR)/.build-bench/floor
+floor: $(FLOOR)
+$(FLOOR): Benchmarks/peers/floor/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lhiredis
+
+## bench: ws4redis standalone, host, Nchan and the C floor side by side, then 3 ws4redis nodes behind nginx
 ## against 1 (minutes; writes Benchmarks/RESULTS.md). bench-smoke: every scenario in a small size,
 ## checked for figures and exactly-once delivery, not for timings (seconds; part of make test).
-bench: deps stage loadgen
-	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN)
+bench: deps stage loadgen floor
+	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR)
 
-bench-smoke: deps stage loadgen
-	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --smoke
+bench-smoke: deps stage loadgen floor
+	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR) --smoke
 
 ## test: the whole suite.
 test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke

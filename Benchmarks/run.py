@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The benchmarks of record (issues #8 and #6): every scenario against ws4redis standalone, ws4redis
-host and Nchan one after another in the same run, then ws4redis scaled out (3 nodes behind nginx
-against 1). Prints a table per scenario and writes Benchmarks/RESULTS.md.
+host, Nchan and the C floor (Benchmarks/peers/floor: the least work any server can do, so the part
+of a figure that is the kernel's shows) one after another in the same run, then ws4redis scaled out
+(3 nodes behind nginx against 1). Prints a table per scenario and writes Benchmarks/RESULTS.md.
 
-    python3 Benchmarks/run.py [--prefix STAGE] [--loadgen PATH] [--smoke] [--only KEY ...]
+    python3 Benchmarks/run.py [--prefix STAGE] [--loadgen PATH] [--floor PATH] [--smoke] [--only KEY ...]
                               [--standalone-processes N] [--results FILE] [--note TEXT]
 
 --smoke runs every scenario in a small size (seconds) and fails unless each produced its figures
 and each fan-out delivered every message exactly once, in order (what CI checks; no timing is
-judged). Needs: the load generator (`make loadgen`), redis-server, nginx with libnginx-mod-nchan.
+judged). Needs: the load generator and the floor (`make loadgen floor`), redis-server, nginx with
+libnginx-mod-nchan.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--prefix", type=Path, default=Path(os.environ.get("WS4R_PREFIX", REPO / "stage")),
                         help="install prefix of ws4redis (bin/ws4redis, bin/ws4redis-host); default $WS4R_PREFIX or stage/")
     parser.add_argument("--loadgen", type=Path, default=REPO / ".build-bench" / "loadgen", help="the load generator (make loadgen)")
+    parser.add_argument("--floor", type=Path, default=REPO / ".build-bench" / "floor",
+                        help="the C floor server, measured last in the side-by-side scenarios (make floor)")
     parser.add_argument("--smoke", action="store_true", help="small sizes; check that every scenario runs and counts right")
     parser.add_argument("--only", action="append", metavar="KEY", help="run only these scenarios (repeatable)")
     parser.add_argument("--standalone-processes", type=int, metavar="N",
@@ -51,7 +55,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def targets_of(scenario: Scenario, args: argparse.Namespace) -> list[Target]:
-    return side_by_side(args.standalone_processes) if scenario.group == "side by side" else scale_out()
+    return side_by_side(args.standalone_processes, args.floor.resolve()) if scenario.group == "side by side" else scale_out()
 
 
 def skip_reason(scenario: Scenario, target: Target) -> str | None:
@@ -131,6 +135,8 @@ def main() -> int:
     args = parse_args()
     if not args.loadgen.exists():
         sys.exit(f"{args.loadgen} does not exist: run `make loadgen`")
+    if not args.floor.exists():
+        sys.exit(f"{args.floor} does not exist: run `make floor`")
     for binary in ("ws4redis", "ws4redis-host"):
         if not (args.prefix / "bin" / binary).exists():
             sys.exit(f"{args.prefix}/bin/{binary} does not exist: run `make stage` or pass --prefix")

@@ -133,6 +133,12 @@ def markdown_report(command: str, started: str, note: str | None, facts: list[tu
         "a private redis-server is shared by the run. ws4redis runs with `--threads 2`, Nchan with 2 nginx workers "
         "(one event loop each; more only where 2 cannot hold the sockets under the per-process fd limit: see "
         "`Benchmarks/peers/nchan/nginx.conf`). Ratios are target / Nchan (scale out: / 1 node).",
+        "- \"C floor\" (`Benchmarks/peers/floor/floor.c`, 2 forked workers on epoll, one hiredis subscriber each) does the "
+        "least work any server can: a frame built once per message and one write() per socket, a 101 with nothing else. "
+        "It is no peer to beat but the bound the kernel sets when every delivery is its own write (steady fan-out, "
+        "handshakes, echo): where a server's figure is close to the floor's, the rest of that figure is the kernel's, not "
+        "the server's. In a burst (full-speed fan-out) a server that puts several frames into one write per socket can go "
+        "below it.",
         "- The load generator (`Benchmarks/loadgen`, C on epoll) shares the cores with the server: its CPU seconds are "
         "shown; where they approach the server's, the figure is partly the load generator's limit.",
         "- Fan-out: ws4redis gets each message by Redis `PUBLISH`, Nchan by HTTP `POST` to its publisher (stored in Redis "

@@ -122,6 +122,38 @@ class NchanTarget:
                           processes=[nginx])
 
 
+@dataclass
+class FloorTarget:
+    """peers/floor/floor.c: the least work any server can do per delivery (one write() of a frame
+    built once per message) and per handshake; what is left of a figure is the kernel's."""
+
+    binary: Path
+    name: str = "C floor"
+    has_echo = True
+
+    def capacity(self) -> int | None:
+        return None  # more workers when needed
+
+    @staticmethod
+    def workers(sockets: int) -> int:
+        # As many event loops as the others; more only past what 2 processes may hold (the kernel
+        # spreads SO_REUSEPORT connections evenly enough: ±1% at 50,000).
+        return max(EVENT_LOOPS, math.ceil(sockets / SOCKETS_PER_PROCESS))
+
+    def start(self, ctx: Context, sockets: int, tag: str) -> Deployment:
+        port = free_port()
+        server = Process([str(self.binary), "--listen", f"127.0.0.1:{port}", "--redis", ctx.redis.address,
+                          "--workers", str(self.workers(sockets))], ctx.directory / f"{tag}-floor.log")
+        try:
+            wait_until(lambda: server.check_alive() and _healthy(port), 30, "the C floor to be healthy")
+        except Exception:
+            server.stop()
+            raise
+        # The parent's pid: the load generator sums RSS and CPU over its descendants (the workers).
+        return Deployment(pids=[server.pid], subscribe_url=lambda f: f"ws://127.0.0.1:{port}/ws/{f}?subscribe-broadcast",
+                          publish_args=redis_publisher(ctx), echo_url=f"ws://127.0.0.1:{port}/echo", processes=[server])
+
+
 def render_balanced_site(nodes: list[str], listen: str) -> str:
     """nginx-conf/ws4redis-balanced.conf with one `server` line per node (as its header says to do)."""
     lines = []
@@ -170,12 +202,14 @@ class BalancedTarget:
                           publish_args=redis_publisher(ctx), echo_url=None, processes=processes)
 
 
-Target = Ws4redisTarget | NchanTarget | BalancedTarget
+Target = Ws4redisTarget | NchanTarget | FloorTarget | BalancedTarget
 
 
-def side_by_side(standalone_processes: int | None) -> list[Target]:
-    """The targets of issue #8's comparison; Nchan is the reference of the ratios."""
-    return [Ws4redisTarget("standalone", "standalone", standalone_processes), Ws4redisTarget("host", "host"), NchanTarget()]
+def side_by_side(standalone_processes: int | None, floor: Path) -> list[Target]:
+    """The targets of issue #8's comparison; Nchan is the reference of the ratios. The C floor comes
+    last: the bound the kernel sets, against which both servers' figures can be read."""
+    return [Ws4redisTarget("standalone", "standalone", standalone_processes), Ws4redisTarget("host", "host"), NchanTarget(),
+            FloorTarget(floor)]
 
 
 def scale_out() -> list[Target]:

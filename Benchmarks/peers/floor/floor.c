@@ -419,12 +419,19 @@ static ssize_t on_request(struct conn *c, const uint8_t *data, size_t length) {
 
 /* ---- websocket frames from the client ---- */
 
-/* One complete client frame at data, unmasked in place and answered; returns its length, 0 when more
- * bytes are needed, -1 on a protocol error (answered with a close frame). */
+/* One complete client frame at data, unmasked in place and answered; returns its length, or 0 when
+ * more bytes are needed or the frame broke the protocol (then answered with a close frame). */
 static ssize_t on_frame(struct conn *c, uint8_t *data, size_t length) {
     if (length < 2)
         return 0;
     uint8_t first = data[0], opcode = first & 0x0f, short_length = data[1] & 0x7f;
+    bool control = opcode >= OP_CLOSE;
+    /* Unmasked, reserved bits (no extension is agreed), opcodes 3-7 and 11-15, a long or fragmented control frame. */
+    if (!(data[1] & 0x80) || (first & 0x70) || (opcode > OP_BINARY && !control) || opcode > OP_PONG ||
+        (control && (short_length > 125 || !(first & 0x80)))) {
+        send_close(c, 1002);
+        return 0;
+    }
     size_t header = 2 + (short_length == 126 ? 2 : short_length == 127 ? 8 : 0) + 4;
     if (length < header)
         return 0;
@@ -434,10 +441,8 @@ static ssize_t on_frame(struct conn *c, uint8_t *data, size_t length) {
         for (size_t i = 2; i < header - 4; i++)
             payload_length = payload_length << 8 | data[i];
     }
-    bool control = opcode >= OP_CLOSE;
-    if (!(data[1] & 0x80) || (first & 0x70) || payload_length > CLIENT_FRAME_MAX || (opcode > OP_BINARY && !control) ||
-        opcode > OP_PONG || (control && (payload_length > 125 || !(first & 0x80)))) {
-        send_close(c, payload_length > CLIENT_FRAME_MAX ? 1009 : 1002); /* unmasked, reserved bits, unknown opcode */
+    if (payload_length > CLIENT_FRAME_MAX) {
+        send_close(c, 1009);
         return 0;
     }
     if (length < header + payload_length)
@@ -655,10 +660,13 @@ int main(int argc, char **argv) {
                     close(listen_fds[j]);
             return worker(listen_fds[i], redis_host, redis_port, &run_mask);
         }
-        if (pids[i] < 0) {
+        if (pids[i] < 0) { /* fewer workers would measure something else */
             fprintf(stderr, "floor: fork: %s\n", strerror(errno));
-            workers = i;
-            break;
+            for (int j = 0; j < i; j++)
+                kill(pids[j], SIGTERM);
+            while (wait(NULL) > 0)
+                continue;
+            return 1;
         }
     }
     printf("floor: %d workers on %s, Redis %s\n", workers, listen_text, redis_text);
@@ -666,7 +674,7 @@ int main(int argc, char **argv) {
 
     /* Until SIGTERM (forwarded to the workers) or a worker's end (the others are stopped: a server
      * missing a worker would measure something else). */
-    int status = workers == 0;
+    int status = 0;
     for (int running = workers; running > 0;) {
         int signal_number = sigwaitinfo(&blocked, NULL);
         if (signal_number == SIGCHLD) {
