@@ -123,6 +123,20 @@ bench: deps stage loadgen floor
 bench-smoke: deps stage loadgen floor
 	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR) --smoke
 
+## bench-micro: the micro benchmarks of the hot paths (Benchmarks/WS4RedisBenchmarks, run by the
+## benchmark package's plugin): throughput and mallocs per operation, one table per metric (about a
+## minute once built). bench-micro-smoke: each benchmark for a few iterations (seconds once built);
+## fails when a benchmark or its check fails (the fan-out's per-recipient mallocs must be 0).
+## BENCH_MICRO_ARGS adds plugin options, e.g. BENCH_MICRO_ARGS='--filter ".*FrameParser.*"'.
+BENCH_MICRO := swift package benchmark --target WS4RedisBenchmarks --no-progress --grouping metric
+BENCH_MICRO_ARGS ?=
+.PHONY: bench-micro bench-micro-smoke
+bench-micro:
+	$(BENCH_MICRO) $(BENCH_MICRO_ARGS)
+
+bench-micro-smoke:
+	WS4R_BENCH_SMOKE=1 $(BENCH_MICRO) $(BENCH_MICRO_ARGS)
+
 ## test: the whole suite.
 test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke
 

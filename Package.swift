@@ -1,4 +1,4 @@
-// swift-tools-version:5.10
+// swift-tools-version:6.1
 import PackageDescription
 
 /// The Swift runtime is linked in statically, so the library and the CLI run where no Swift is
@@ -28,6 +28,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The micro benchmarks (Benchmarks/WS4RedisBenchmarks). Only the MallocInterposer trait: malloc
+        // counts come from its LD_PRELOADed interposer, and the default RuntimeInterposer trait (ARC
+        // counts on Swift 6.3) would pull in a package that is not needed here.
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        // The fan-out benchmark's own malloc count (per recipient), from the same interposer.
+        .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.1"),
     ],
     targets: [
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
@@ -80,5 +86,22 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-    ]
+        // Run by the benchmark plugin: `make bench-micro` (Benchmarks/README.md).
+        .executableTarget(
+            name: "WS4RedisBenchmarks",
+            dependencies: [
+                "WS4Redis",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Benchmarks/WS4RedisBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    // Tools 6.1 for the benchmark package's traits; the code stays in the Swift 5 language mode.
+    swiftLanguageModes: [.v5]
 )

@@ -4,13 +4,13 @@ import NIOWebSocket
 
 /// A published message on its way to the sockets of one event loop: the frame is encoded once and
 /// the same buffer is written to every local subscriber.
-struct FanoutMessage {
+package struct FanoutMessage {
     let channel: String
     let frame: ByteBuffer
     /// When the message was read from Redis: the start of its delivery latency.
     let receivedAt: NIODeadline
 
-    init(channel: String, frame: ByteBuffer, receivedAt: NIODeadline = .now()) {
+    package init(channel: String, frame: ByteBuffer, receivedAt: NIODeadline = .now()) {
         self.channel = channel
         self.frame = frame
         self.receivedAt = receivedAt
@@ -19,7 +19,7 @@ struct FanoutMessage {
 
 /// The connections of one event loop and their channels. Confined to its loop: no locks.
 /// The multiplexer hops here once per batch of messages, not once per client.
-final class LoopHub {
+package final class LoopHub {
     let eventLoop: any EventLoop
     let index: Int
     let counters: ServerCounters
@@ -33,7 +33,7 @@ final class LoopHub {
     /// Compresses for this loop's clients; messages are compressed at most once per loop.
     private let deflater = MessageDeflater()
 
-    init(
+    package init(
         eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, settings: ConnectionSettings,
         multiplexer: ChannelMultiplexer, redis: any RedisCommands
     ) {
@@ -99,7 +99,7 @@ final class LoopHub {
     }
 
     /// Writes a batch of messages to the local subscribers, then flushes each touched socket once.
-    func deliver(_ batch: [FanoutMessage]) {
+    package func deliver(_ batch: [FanoutMessage]) {
         var deliveries = 0
         var bytes = 0
         for message in batch {

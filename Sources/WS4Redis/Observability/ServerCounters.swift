@@ -34,7 +34,7 @@ final class Level: Sendable {
 
 /// The live figures of a server, updated lock-free by every event loop, and their Prometheus export.
 /// Each server has its own registry: several servers in one process (tests, embedders) never mix.
-final class ServerCounters: Sendable {
+package final class ServerCounters: Sendable {
     static let deliveryLatencyName = "ws4redis_delivery_latency_seconds"
 
     private let registry: PrometheusCollectorRegistry
@@ -62,7 +62,7 @@ final class ServerCounters: Sendable {
     private let levelGauges: [(Level, CoreMetrics.Gauge)]
     private let redisConnectedGauge: CoreMetrics.Gauge
 
-    init() {
+    package init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[Self.deliveryLatencyName] = [

@@ -4,7 +4,7 @@ import NIOCore
 /// The Redis subscriber connection of a server (one per shard in a cluster), shared by all
 /// websockets: keeps the subscription table, confirms subscriptions to the hubs, frames each message
 /// once and hands it to the hubs that want it in batches. Confined to its event loop.
-final class ChannelMultiplexer {
+package final class ChannelMultiplexer {
     let eventLoop: any EventLoop
     private let counters: ServerCounters
     private let logger: Logger
@@ -19,7 +19,7 @@ final class ChannelMultiplexer {
     private var cluster: ClusterMap?
     private let sharded: Bool
 
-    init(eventLoop: any EventLoop, hubCount: Int, sharded: Bool, counters: ServerCounters, logger: Logger) {
+    package init(eventLoop: any EventLoop, hubCount: Int, sharded: Bool, counters: ServerCounters, logger: Logger) {
         self.eventLoop = eventLoop
         self.sharded = sharded
         self.counters = counters
@@ -41,7 +41,7 @@ final class ChannelMultiplexer {
 
     private var shardCount: Int { sharded ? cluster?.shards.count ?? 1 : 1 }
 
-    func attach(_ hubs: [LoopHub]) {
+    package func attach(_ hubs: [LoopHub]) {
         self.hubs = hubs
     }
 
@@ -72,7 +72,7 @@ final class ChannelMultiplexer {
 
     // MARK: events from the Redis connection (this loop)
 
-    func connected(_ channel: any Channel, shard: Int) {
+    package func connected(_ channel: any Channel, shard: Int) {
         connections[shard] = channel
         send(subscribe: true, table.channelNames.filter { self.shard(of: $0) == shard })
     }
@@ -95,7 +95,7 @@ final class ChannelMultiplexer {
         batches = Array(repeating: [], count: batches.count)
     }
 
-    func received(_ event: PubSubEvent) {
+    package func received(_ event: PubSubEvent) {
         switch event {
         case .message(let channel, var payload):
             counters.messagesIn.add(1)

@@ -67,7 +67,7 @@ extension redisReply {
 }
 
 /// A reply to a command, for the command connection.
-enum RESPReply: Equatable {
+package enum RESPReply: Equatable {
     case status(String)
     case error(String)
     case integer(Int)

@@ -2,7 +2,7 @@ import CHiredis
 import NIOCore
 
 /// What the subscriber connection hears from Redis.
-enum PubSubEvent: Equatable {
+package enum PubSubEvent: Equatable {
     /// A published message; the payload keeps `FrameWriter.maxHeaderSize` bytes of headroom.
     case message(channel: String, payload: ByteBuffer)
     case subscribed(channel: String)

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 
 /// Pipelined commands to Redis, replies in order: one connection, or one per cluster shard.
-protocol RedisCommands: AnyObject {
+package protocol RedisCommands: AnyObject {
     var eventLoop: any EventLoop { get }
     func start()
     func stop() -> EventLoopFuture<Void>

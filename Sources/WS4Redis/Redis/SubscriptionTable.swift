@@ -1,7 +1,7 @@
 /// Reference counts of Redis channels per event-loop hub (the TopicTree idea): Redis sees one
 /// SUBSCRIBE per channel however many sockets want it, and one UNSUBSCRIBE when the last leaves.
 /// Pure bookkeeping; the multiplexer sends what it returns.
-struct SubscriptionTable {
+package struct SubscriptionTable {
     struct Entry {
         /// Subscribers of the channel per hub index.
         var countsByHub: [Int]
@@ -15,7 +15,7 @@ struct SubscriptionTable {
     private var pendingConfirmations: [String: Int] = [:]
     let hubCount: Int
 
-    init(hubCount: Int) {
+    package init(hubCount: Int) {
         self.hubCount = hubCount
     }
 
@@ -23,7 +23,7 @@ struct SubscriptionTable {
     var channelNames: [String] { Array(entries.keys) }
 
     /// Counts one more subscriber per channel; returns the channels Redis must now SUBSCRIBE to.
-    mutating func acquire(_ channels: [String], hub: Int) -> [String] {
+    package mutating func acquire(_ channels: [String], hub: Int) -> [String] {
         var new: [String] = []
         for channel in channels {
             if entries[channel] == nil {
@@ -37,7 +37,7 @@ struct SubscriptionTable {
     }
 
     /// Counts one subscriber less per channel; returns the channels Redis must now UNSUBSCRIBE from.
-    mutating func release(_ channels: [String], hub: Int) -> [String] {
+    package mutating func release(_ channels: [String], hub: Int) -> [String] {
         var gone: [String] = []
         for channel in channels {
             guard var entry = entries[channel], entry.countsByHub[hub] > 0 else { continue }
@@ -64,7 +64,7 @@ struct SubscriptionTable {
         return pending == 1 && entries[channel] != nil
     }
 
-    func isWanted(_ channel: String) -> Bool {
+    package func isWanted(_ channel: String) -> Bool {
         entries[channel] != nil
     }
 

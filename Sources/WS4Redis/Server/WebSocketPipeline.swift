@@ -2,8 +2,8 @@ import NIOCore
 
 /// The handlers of an established websocket, the same whether NIO accepted the socket or a host
 /// handed it over: one connection handler, which parses its frames itself.
-enum WebSocketPipeline {
-    static func handlers(for plan: ConnectionPlan, hub: LoopHub) -> [any ChannelHandler] {
+package enum WebSocketPipeline {
+    package static func handlers(for plan: ConnectionPlan, hub: LoopHub) -> [any ChannelHandler] {
         [WebSocketConnectionHandler(plan: plan, hub: hub)]
     }
 }

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 
 /// What one websocket does, fixed at its handshake: the channels it listens to and publishes to.
-struct ConnectionPlan: Sendable {
+package struct ConnectionPlan: Sendable {
     /// Names the connection in the log: unique per server.
     let id: UInt64
     let remoteAddress: String?
@@ -14,7 +14,7 @@ struct ConnectionPlan: Sendable {
     let echo: Bool
     let deflate: DeflateParameters?
 
-    init(_ handshake: AcceptedHandshake, names: ChannelNames, id: UInt64 = 0) {
+    package init(_ handshake: AcceptedHandshake, names: ChannelNames, id: UInt64 = 0) {
         self.id = id
         remoteAddress = handshake.remoteAddress
         flags = handshake.flags
@@ -44,7 +44,7 @@ struct ConnectionPlan: Sendable {
 }
 
 /// What the connections of a server share, besides their hub's bookkeeping.
-struct ConnectionSettings: Sendable {
+package struct ConnectionSettings: Sendable {
     var maxFrameSize: Int
     var maxMessageSize: Int
     var maxOutboundBytes: Int
@@ -58,7 +58,7 @@ struct ConnectionSettings: Sendable {
     /// How long a close handshake may take before the socket is dropped.
     var closeTimeout: TimeAmount = .seconds(5)
 
-    init(_ configuration: ServerConfiguration) {
+    package init(_ configuration: ServerConfiguration) {
         maxFrameSize = configuration.maxFrameSize
         maxMessageSize = configuration.maxMessageSize
         maxOutboundBytes = configuration.maxOutboundBytes

@@ -3,7 +3,7 @@ import NIOWebSocket
 
 /// Encodes server-to-client frames (unmasked, unfragmented, no extensions) straight into
 /// ByteBuffers, so that a fan-out frame is built once and the same buffer goes to every socket.
-enum FrameWriter {
+package enum FrameWriter {
     /// Room to leave in front of a payload so that its header can be written in place.
     static let maxHeaderSize = 10
 
@@ -16,7 +16,7 @@ enum FrameWriter {
     }
 
     /// A frame around `payload`, copying it.
-    static func frame(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator, compressed: Bool = false) -> ByteBuffer {
+    package static func frame(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator, compressed: Bool = false) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: headerSize(payloadLength: payload.readableBytes) + payload.readableBytes)
         writeHeader(into: &buffer, opcode: opcode, payloadLength: payload.readableBytes, compressed: compressed)
         var payload = payload

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Incremental UTF-8 validation (RFC 3629), so that a text message split across frames fails on
 /// the first invalid byte instead of after reassembly.
-struct UTF8Validator: Sendable {
+package struct UTF8Validator: Sendable {
     /// Continuation bytes still expected for the current code point.
     private var remaining = 0
     /// The range the next continuation byte must fall in (narrower after E0, ED, F0, F4).
@@ -42,7 +42,7 @@ struct UTF8Validator: Sendable {
     }
 
     /// Whether a complete buffer is valid UTF-8.
-    static func isValid(_ buffer: ByteBuffer) -> Bool {
+    package static func isValid(_ buffer: ByteBuffer) -> Bool {
         var validator = UTF8Validator()
         return buffer.withUnsafeReadableBytes { validator.consume($0) } && validator.isAtBoundary
     }
