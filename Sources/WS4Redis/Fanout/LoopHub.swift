@@ -58,20 +58,10 @@ package final class LoopHub {
         for channel in connection.channels { subscribers[channel]?.remove(connection) }
     }
 
-    /// Registers a connection's channels locally and in Redis. Once Redis confirmed them, their stored
-    /// messages are fetched (GET each) in the same trip to the multiplexer's loop: one hop there and
-    /// one back per handshake. Succeeds on this loop with the stored messages (channels with nothing
-    /// stored left out; none when the fetch failed).
-    func subscribe(_ channels: [String], of connection: WebSocketConnectionHandler) -> EventLoopFuture<[ByteBuffer]> {
+    /// Registers a connection's channels locally and in Redis; succeeds once Redis confirmed them.
+    func subscribe(_ channels: [String], of connection: WebSocketConnectionHandler) -> EventLoopFuture<Void> {
         for channel in channels { subscriberList(channel).add(connection) }
-        return multiplexer.acquire(channels, hub: self).flatMap { [redis] in
-            redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).map { replies in
-                replies.compactMap { reply in
-                    if case .bulk(let value) = reply { return value }
-                    return nil
-                }
-            }.recover { _ in [] }
-        }.hop(to: eventLoop)
+        return multiplexer.acquire(channels, hub: self)
     }
 
     private func subscriberList(_ channel: String) -> SubscriberList {
@@ -84,6 +74,16 @@ package final class LoopHub {
     func unsubscribe(_ channels: [String]) {
         for channel in channels where subscribers[channel]?.isEmpty == true { subscribers[channel] = nil }
         multiplexer.release(channels, hub: self)
+    }
+
+    /// The stored messages of channels (GET each), on this loop; channels with nothing stored are left out.
+    func fetchPersisted(_ channels: [String]) -> EventLoopFuture<[ByteBuffer]> {
+        redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).map { replies in
+            replies.compactMap { reply in
+                if case .bulk(let value) = reply { return value }
+                return nil
+            }
+        }.hop(to: eventLoop)
     }
 
     /// Publishes a client's message as the original does: PUBLISH to each channel, and SET ... EX.

@@ -35,11 +35,13 @@ public struct HandshakeRequest: Sendable {
     }
 }
 
-extension Sequence<UInt8> {
+extension Collection<UInt8> {
     /// Compares UTF-8 with `lowercase` (lowercase ASCII), ignoring ASCII case: a handshake looks
-    /// headers up a dozen times, and lowercasing every name would allocate every time.
+    /// headers up a dozen times, and lowercasing every name would allocate every time. Most names
+    /// differ in length, which a string's UTF-8 view knows at once.
     func equalsIgnoringASCIICase(_ lowercase: String) -> Bool {
-        elementsEqual(lowercase.utf8) { byte, expected in
+        guard count == lowercase.utf8.count else { return false }
+        return zip(self, lowercase.utf8).allSatisfy { byte, expected in
             (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
         }
     }

@@ -47,7 +47,7 @@ package final class ChannelMultiplexer {
 
     // MARK: requests from hubs (any loop)
 
-    /// Succeeds on the multiplexer's loop once Redis confirmed every one of `channels`.
+    /// Succeeds on the hub's loop once Redis confirmed every one of `channels`.
     func acquire(_ channels: [String], hub: LoopHub) -> EventLoopFuture<Void> {
         eventLoop.flatSubmit { [self] in
             send(subscribe: true, table.acquire(channels, hub: hub.index))
@@ -58,7 +58,7 @@ package final class ChannelMultiplexer {
                 return promise.futureResult
             }
             return EventLoopFuture.andAllSucceed(pending, on: eventLoop)
-        }
+        }.hop(to: hub.eventLoop)
     }
 
     func release(_ channels: [String], hub: LoopHub) {

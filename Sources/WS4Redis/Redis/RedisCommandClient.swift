@@ -30,7 +30,7 @@ final class RedisCommandClient: RedisCommands {
     func stop() -> EventLoopFuture<Void> { link.stop() }
 
     func send(_ commands: [[[UInt8]]]) -> EventLoopFuture<[RESPReply]> {
-        // Handshakes fetch from the multiplexer's loop, which is this one: no task to queue then.
+        // The hub of this event loop sends from here: no task to queue then.
         guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { [self] in send(commands) } }
         guard ready, let channel else { return eventLoop.makeFailedFuture(WS4RedisError.redis("Redis is not connected")) }
         return write(commands, to: channel)

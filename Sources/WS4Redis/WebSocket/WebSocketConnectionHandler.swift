@@ -70,12 +70,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             heldBack = nil
             return
         }
-        hub.subscribe(plan.subscriptions, of: self).whenSuccess { [self] persisted in
+        hub.subscribe(plan.subscriptions, of: self).whenSuccess { [self] in
             // Redis may confirm after the socket is gone (context cleared): nothing to count then.
             guard context != nil, state.canSendData else { return }
             subscriptionConfirmed = true
             hub.counters.subscriptions.add(plan.subscriptions.count)
-            releaseHeldBack(persisted: persisted)
+            hub.fetchPersisted(plan.subscriptions).whenComplete { [self] result in releaseHeldBack(persisted: (try? result.get()) ?? []) }
         }
     }
 
