@@ -40,14 +40,14 @@ package struct SubscriptionTable {
     package mutating func release(_ channels: [String], hub: Int) -> [String] {
         var gone: [String] = []
         for channel in channels {
-            guard var entry = entries[channel], entry.countsByHub[hub] > 0 else { continue }
-            entry.countsByHub[hub] -= 1
-            entry.total -= 1
-            if entry.total == 0 {
+            // No copy of the entry held: it would make the in-place update below copy the per-hub counts.
+            guard let total = entries[channel]?.total, entries[channel]!.countsByHub[hub] > 0 else { continue }
+            if total == 1 {
                 entries[channel] = nil
                 gone.append(channel)
             } else {
-                entries[channel] = entry
+                entries[channel]!.countsByHub[hub] -= 1
+                entries[channel]!.total -= 1
             }
         }
         return gone

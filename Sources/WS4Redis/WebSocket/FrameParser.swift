@@ -9,7 +9,8 @@ package struct FrameHead: Equatable {
     var rsv3: Bool
     var opcode: WebSocketOpcode
     var length: Int
-    var maskKey: WebSocketMaskingKey?
+    /// The masking key in network byte order (RFC 6455 §5.3); nil for an unmasked frame.
+    var maskKey: UInt32?
 }
 
 /// Pieces of a frame as they arrive: its head, its payload in chunks (unmasked) as the bytes come
@@ -36,7 +37,7 @@ package enum FrameParseError: Error, Equatable {
 package struct FrameParser {
     private enum State {
         case header
-        case payload(remaining: Int, maskKey: WebSocketMaskingKey?, maskOffset: Int)
+        case payload(remaining: Int, maskKey: UInt32?, maskOffset: Int)
         /// The frame after `head` has no payload: `.end` is due next.
         case endDue
         /// A frame was refused: nothing more is parsed (or kept).
@@ -72,7 +73,7 @@ package struct FrameParser {
         case .payload(let remaining, let maskKey, let maskOffset):
             guard buffer.readableBytes > 0 else { return nil }
             var chunk = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
-            if let maskKey { chunk.webSocketUnmask(maskKey, indexOffset: maskOffset) }
+            if let maskKey { Self.unmask(&chunk, key: maskKey, offset: maskOffset) }
             let left = remaining - chunk.readableBytes
             state = left == 0 ? .endDue : .payload(remaining: left, maskKey: maskKey, maskOffset: maskOffset + chunk.readableBytes)
             return .payload(chunk)
@@ -101,15 +102,26 @@ package struct FrameParser {
             length = Int(extended)
         }
         guard length <= maxFrameSize else { throw FrameParseError.tooLarge(length) }
-        var maskKey: WebSocketMaskingKey?
+        var maskKey: UInt32?
         if masked {
-            guard let bytes = buffer.readBytes(length: 4) else { return rewind(&buffer, to: start) }
-            maskKey = WebSocketMaskingKey(bytes)
+            // One integer: NIO's WebSocketMaskingKey takes the bytes through an unspecialised generic
+            // initialiser, which cost five allocations per frame.
+            guard let key = buffer.readInteger(as: UInt32.self) else { return rewind(&buffer, to: start) }
+            maskKey = key
         }
         return FrameHead(
             fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, rsv2: first & 0x20 != 0, rsv3: first & 0x10 != 0,
             opcode: WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F)!, length: length, maskKey: maskKey
         )
+    }
+
+    /// XORs payload bytes with the key, the first of them being byte `offset` of the payload.
+    private static func unmask(_ chunk: inout ByteBuffer, key: UInt32, offset: Int) {
+        chunk.withUnsafeMutableReadableBytes { bytes in
+            for index in bytes.indices {
+                bytes[index] ^= UInt8(truncatingIfNeeded: key >> (24 - 8 * ((index + offset) & 3)))
+            }
+        }
     }
 
     private func rewind(_ buffer: inout ByteBuffer, to index: Int) -> FrameHead? {
