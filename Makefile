@@ -138,7 +138,7 @@ bench-micro-smoke:
 	WS4R_BENCH_SMOKE=1 $(BENCH_MICRO) $(BENCH_MICRO_ARGS)
 
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke
+test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli
