@@ -80,6 +80,19 @@ static double own_cpu_seconds(void) {
            ((double)usage.ru_utime.tv_usec + (double)usage.ru_stime.tv_usec) / 1e6;
 }
 
+/* Held sockets end with a reset, not a FIN: tens of thousands of explicitly bound ports would
+ * otherwise sit in TIME_WAIT for a minute, and while they do the kernel gives no connect() on this
+ * machine an ephemeral port (the next scenario's servers could not reach Redis). */
+static void reset_held(struct worker *w) {
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    for (int i = 0; i < w->started; i++) {
+        if (w->conns[i].fd < 0)
+            continue;
+        setsockopt(w->conns[i].fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        conn_release(w, &w->conns[i]);
+    }
+}
+
 int worker_run(int index, int workers, const struct options *opt, struct shared *shared) {
     struct worker w;
     uint8_t *buffer = malloc(READ_BUFFER);
@@ -108,6 +121,7 @@ int worker_run(int index, int workers, const struct options *opt, struct shared 
         }
     }
     opt->mode->worker_finish(&w);
+    reset_held(&w);
     w.result->cpu_s = own_cpu_seconds();
     return 0;
 }

@@ -381,4 +381,18 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertEqual(closeCode(try readFrame()), 1009)
         XCTAssertNil(try readFrame(), "the ping after the refused frame is not answered")
     }
+
+    func testConnectionsWithTheSameChannelsShareOneListUntilTheLastLeaves() throws {
+        try makeChannel(endpoint: .echo)
+        func storage(_ list: [String]) -> UnsafeRawPointer? { list.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+        let first = hub.sharedChannelList(["broadcast:a-facility-with-a-long-name"])
+        let second = hub.sharedChannelList(["broadcast:a-facility-with-a-long-name"])
+        XCTAssertEqual(storage(second), storage(first))
+        hub.releaseChannelList(first)
+        XCTAssertEqual(storage(hub.sharedChannelList(["broadcast:a-facility-with-a-long-name"])), storage(first), "one user left: still shared")
+        hub.releaseChannelList(first)
+        hub.releaseChannelList(first)
+        let fresh = ["broadcast:a-facility-with-a-long-name"]
+        XCTAssertEqual(storage(hub.sharedChannelList(fresh)), storage(fresh), "the last user gone, the list was dropped")
+    }
 }

@@ -30,6 +30,10 @@ package final class LoopHub {
     private var connections: [WebSocketConnectionHandler] = []
     private var subscribers: [String: SubscriberList] = [:]
     private var pendingFlush: [WebSocketConnectionHandler] = []
+    /// Connections of this loop with the same channels share one list of them, and so one copy of
+    /// each name (a name over 15 bytes is an allocation): idle subscribers of a facility keep one
+    /// list, not one each. Counted, so that the lists of connections that are gone are dropped.
+    private var channelLists: [[String]: (list: [String], users: Int)] = [:]
     /// Compresses for this loop's clients; messages are compressed at most once per loop.
     private let deflater = MessageDeflater()
 
@@ -69,6 +73,24 @@ package final class LoopHub {
         let list = SubscriberList()
         subscribers[channel] = list
         return list
+    }
+
+    func sharedChannelList(_ channels: [String]) -> [String] {
+        guard let shared = channelLists[channels]?.list else {
+            channelLists[channels] = (channels, 1)
+            return channels
+        }
+        channelLists[channels]!.users += 1
+        return shared
+    }
+
+    func releaseChannelList(_ channels: [String]) {
+        guard let users = channelLists[channels]?.users else { return }
+        if users == 1 {
+            channelLists[channels] = nil
+        } else {
+            channelLists[channels]!.users -= 1
+        }
     }
 
     func unsubscribe(_ channels: [String]) {

@@ -8,7 +8,8 @@ package struct ConnectionPlan: Sendable {
     let remoteAddress: String?
     let flags: ChannelFlags
     let endpoint: WebSocketEndpoint
-    let subscriptions: [String]
+    /// Shared with the loop's other connections of the same channels once the connection started.
+    var subscriptions: [String]
     let publications: [String]
     /// With the `echo` flag a client also receives what it published itself.
     let echo: Bool

@@ -9,7 +9,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let plan: ConnectionPlan
+    private(set) var plan: ConnectionPlan
     private let hub: LoopHub
     private var parser: FrameParser
     /// The start of a frame header that a read ended inside (at most 13 bytes), copied so that
@@ -70,6 +70,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             heldBack = nil
             return
         }
+        plan.subscriptions = hub.sharedChannelList(plan.subscriptions)
         hub.subscribe(plan.subscriptions, of: self).whenSuccess { [self] in
             // Redis may confirm after the socket is gone (context cleared): nothing to count then.
             guard context != nil, state.canSendData else { return }
@@ -110,6 +111,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.counters.connections.subtract(1)
             hub.remove(self)
             hub.unsubscribe(plan.subscriptions)
+            hub.releaseChannelList(plan.subscriptions)
             logClosed()
         }
         if subscriptionConfirmed { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
