@@ -99,6 +99,15 @@ final class HandshakeValidatorTests: XCTestCase {
         XCTAssertEqual(ChannelFlags(query: " Subscribe-Broadcast =x&PUBLISH-user&echo&bogus&&"), [.subscribeBroadcast, .publishUser, .echo])
         XCTAssertEqual(ChannelFlags(query: nil), [])
         XCTAssertEqual(ChannelFlags(query: "subscribe%2Dbroadcast"), [.subscribeBroadcast])
+        XCTAssertEqual(ChannelFlags(query: "é=1&+subscribe-user+&publish-broadcast=ü"), [.subscribeUser, .publishBroadcast])
+    }
+
+    func testWhitespaceIsTrimmedOnBothEndsOnly() {
+        XCTAssertEqual(" \theader value\r\n".trimmingWhitespace(), "header value")
+        XCTAssertEqual("  héllo wörld ".trimmingWhitespace(), "héllo wörld")
+        XCTAssertEqual("unchanged".trimmingWhitespace(), "unchanged")
+        XCTAssertEqual(" \r\n\t ".trimmingWhitespace(), "")
+        XCTAssertEqual("".trimmingWhitespace(), "")
     }
 
     func testSHA1AndBase64() {

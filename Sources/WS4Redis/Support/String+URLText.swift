@@ -1,14 +1,19 @@
 /// Text helpers for URL parts and header values; Foundation is kept out of the core.
 extension String {
+    /// Without leading and trailing spaces, tabs, CRs and LFs. On UTF-8 bytes: walking Characters
+    /// segments graphemes, which made this a tenth of a handshake's instructions.
     func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
+        let end = utf8.index(after: last)
+        guard first != utf8.startIndex || end != utf8.endIndex else { return self }
+        // Cut next to ASCII bytes, so on scalar boundaries: the slice is valid UTF-8.
+        return String(decoding: utf8[first..<end], as: UTF8.self)
     }
 
     /// Decodes `%XX` escapes (and `+` as a space in query strings); malformed escapes stay as written.
     func removingPercentEncoding(plusAsSpace: Bool = false) -> String {
-        guard contains("%") || (plusAsSpace && contains("+")) else { return self }
+        guard utf8.contains(UInt8(ascii: "%")) || (plusAsSpace && utf8.contains(UInt8(ascii: "+"))) else { return self }
         var bytes: [UInt8] = []
         var utf8 = Array(self.utf8)[...]
         while let byte = utf8.popFirst() {
