@@ -128,7 +128,7 @@ package final class LoopHub {
             guard let list = subscribers[message.channel] else { continue }
             var compressed: ByteBuffer?
             for connection in list.members {
-                let wire = connection.plan.takesCompressedFrames ? compressed ?? compress(message.frame, into: &compressed) : message.frame
+                let wire = connection.takesCompressedFrames ? compressed ?? compress(message.frame, into: &compressed) : message.frame
                 guard connection.enqueue(message, as: wire) else { continue }
                 deliveries += 1
                 bytes += wire.readableBytes

@@ -10,6 +10,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private(set) var plan: ConnectionPlan
+    /// Read for every delivery: a constant, not a look into the plan (a variable, for its shared channel list).
+    let takesCompressedFrames: Bool
     private let hub: LoopHub
     private var parser: FrameParser
     /// The start of a frame header that a read ended inside (at most 13 bytes), copied so that
@@ -44,6 +46,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     init(plan: ConnectionPlan, hub: LoopHub) {
         self.plan = plan
+        self.takesCompressedFrames = plan.takesCompressedFrames
         self.hub = hub
         self.parser = FrameParser(maxFrameSize: hub.settings.maxFrameSize)
         self.assembler = MessageAssembler(maxMessageSize: hub.settings.maxMessageSize, inflates: plan.deflate != nil)
@@ -252,7 +255,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     /// A data frame as this client gets it: compressed when it negotiated permessage-deflate.
     private func wire(_ frame: ByteBuffer) -> ByteBuffer {
-        plan.takesCompressedFrames ? hub.compressedFrame(frame) : frame
+        takesCompressedFrames ? hub.compressedFrame(frame) : frame
     }
 
     /// Queues a fan-out message (as `frame`: plain or compressed) without flushing; false when it is not
