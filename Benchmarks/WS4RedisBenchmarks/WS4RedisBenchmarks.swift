@@ -96,22 +96,15 @@ func subscriptionTableBenchmarks() {
     let own = ["broadcast:chat", "user:alice:chat", "session:0123456789abcdef0123456789abcdef:chat"]
     let shared = [existing[17], existing[4_711], existing[9_999]]
 
-    Benchmark("SubscriptionTable acquire+release 3 new channels (10k held)", configuration: perOperation()) { benchmark, table in
-        for _ in benchmark.scaledIterations {
-            blackHole(table.value.acquire(own, hub: 1))
-            blackHole(table.value.release(own, hub: 1))
+    for (kind, channels) in [("new", own), ("held", shared)] {
+        Benchmark("SubscriptionTable acquire+release 3 \(kind) channels (10k held)", configuration: perOperation()) { benchmark, table in
+            for _ in benchmark.scaledIterations {
+                blackHole(table.value.acquire(channels, hub: 1))
+                blackHole(table.value.release(channels, hub: 1))
+            }
+        } setup: {
+            table()
         }
-    } setup: {
-        table()
-    }
-
-    Benchmark("SubscriptionTable acquire+release 3 held channels (10k held)", configuration: perOperation()) { benchmark, table in
-        for _ in benchmark.scaledIterations {
-            blackHole(table.value.acquire(shared, hub: 1))
-            blackHole(table.value.release(shared, hub: 1))
-        }
-    } setup: {
-        table()
     }
 
     Benchmark("SubscriptionTable isWanted x3 (10k held)", configuration: perOperation()) { benchmark, table in

@@ -30,30 +30,7 @@ public struct HandshakeRequest: Sendable {
     func headerLists(_ name: String, token: String) -> Bool {
         headers.contains { header in
             header.name.utf8.equalsIgnoringASCIICase(name)
-                && header.value.utf8.split(separator: UInt8(ascii: ",")).contains { $0.trimmingSpaces().equalsIgnoringASCIICase(token) }
+                && header.value.utf8.split(separator: UInt8(ascii: ",")).contains { $0.trimmingWhitespace().equalsIgnoringASCIICase(token) }
         }
-    }
-}
-
-extension Collection<UInt8> {
-    /// Compares UTF-8 with `lowercase` (lowercase ASCII), ignoring ASCII case: a handshake looks
-    /// headers up a dozen times, and lowercasing every name would allocate every time. Most names
-    /// differ in length, which a string's UTF-8 view knows at once.
-    func equalsIgnoringASCIICase(_ lowercase: String) -> Bool {
-        guard count == lowercase.utf8.count else { return false }
-        return zip(self, lowercase.utf8).allSatisfy { byte, expected in
-            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
-        }
-    }
-}
-
-extension Substring.UTF8View {
-    /// Without leading and trailing spaces and tabs.
-    fileprivate func trimmingSpaces() -> Substring.UTF8View {
-        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        var view = self
-        while let first = view.first, isSpace(first) { view = view.dropFirst() }
-        while let last = view.last, isSpace(last) { view = view.dropLast() }
-        return view
     }
 }

@@ -35,7 +35,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private let openedAt = NIODeadline.now()
     /// What only publishing, slow or closing clients need, allocated on first use.
     private var occasional: OccasionalState?
-    private var extra: OccasionalState {
+    private var ensuredOccasional: OccasionalState {
         if let occasional { return occasional }
         let created = OccasionalState()
         occasional = created
@@ -133,7 +133,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func noteClose(_ code: WebSocketErrorCode) {
-        if occasional?.closeCode == nil { extra.closeCode = code }
+        if occasional?.closeCode == nil { ensuredOccasional.closeCode = code }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -181,7 +181,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case (true, .close):
             saturated = false
         case (false, .keepNewest):
-            extra.newestWhileSaturated = occasional?.newestWhileSaturated ?? []
+            ensuredOccasional.newestWhileSaturated = occasional?.newestWhileSaturated ?? []
         case (true, .keepNewest):
             guard let held = occasional?.newestWhileSaturated else { break }
             occasional?.newestWhileSaturated = nil
@@ -195,7 +195,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func dropSlowClient(_ context: ChannelHandlerContext) {
         guard state.canSendData else { return }
         hub.counters.slowClientCloses.add(1)
-        extra.dropCause = "slow client: more than \(hub.settings.maxOutboundBytes) bytes queued"
+        ensuredOccasional.dropCause = "slow client: more than \(hub.settings.maxOutboundBytes) bytes queued"
         _ = state.fail()
         context.close(promise: nil)
     }
@@ -208,8 +208,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             guard payload.readableBytes > 0, !isHeartbeat(payload) else { return }
             hub.counters.clientMessagesIn.add(1)
             hub.counters.clientBytesIn.add(payload.readableBytes)
-            if !plan.echo { extra.lastSent = payload }
-            if heldBack != nil { extra.sentWhileHeldBack = payload }
+            if !plan.echo { ensuredOccasional.lastSent = payload }
+            if heldBack != nil { ensuredOccasional.sentWhileHeldBack = payload }
             hub.publish(payload, to: plan.publications)
         }
     }
@@ -281,12 +281,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func keepNewest(_ frame: ByteBuffer, channel: String) {
-        let occasional = extra
-        if let index = occasional.newestWhileSaturated!.firstIndex(where: { $0.channel == channel }) {
-            occasional.newestWhileSaturated![index].frame = frame
+        let newest = ensuredOccasional
+        if let index = newest.newestWhileSaturated!.firstIndex(where: { $0.channel == channel }) {
+            newest.newestWhileSaturated![index].frame = frame
             hub.counters.messagesDropped.add(1)
         } else {
-            occasional.newestWhileSaturated!.append((channel, frame))
+            newest.newestWhileSaturated!.append((channel, frame))
         }
     }
 
@@ -321,7 +321,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         case .sendPing:
             context.writeAndFlush(wrapOutboundOut(FrameWriter.frame(opcode: .ping, payload: ByteBuffer(), allocator: context.channel.allocator)), promise: nil)
         case .closeDead:
-            extra.dropCause = "unresponsive: no pong"
+            ensuredOccasional.dropCause = "unresponsive: no pong"
             context.close(promise: nil)
         case .none:
             break
