@@ -308,8 +308,8 @@ typedef void (*ws4r_handshake_fn)(void *context, ws4r_handshake *handshake);
 
 /**
  * Like ws4r_server_check_handshake() but never blocks (identity sources may take a while): `done`
- * is called exactly once with the handle, on a core thread or before this returns; it must not
- * block or call ws4r_server_stop(). `*request` is copied before this returns. A check still pending
+ * is called exactly once with the handle, on a core thread, or on the caller's thread before this
+ * returns when no identity source must be asked; it must not block or call ws4r_server_stop(). `*request` is copied before this returns. A check still pending
  * when the server stops may never call `done`: a host answers such requests itself (e.g. 503) before
  * it shuts down. Returns WS4R_OK when `done` will be called (unless the server stops first), or
  * WS4R_EINVAL/WS4R_ESTATE (then it will not).
@@ -329,8 +329,10 @@ typedef void (*ws4r_release_fn)(void *context);
  * already read past the request headers (may be NULL when `preface_len` is 0), copied.
  * `handshake`: an accepted handle from ws4r_server_check_handshake(); always consumed, even on
  * failure. `release` (may be NULL) is called exactly once with `context` after the core closed `fd`,
- * also when this function fails (then before it returns).
- * Returns WS4R_OK, WS4R_EINVAL, WS4R_ESTATE (server not running) or WS4R_EIO.
+ * also when this function fails (then before it returns). It does not wait for a core thread to
+ * take the socket: should registering it fail there, the core closes `fd` and calls `release` on
+ * that thread.
+ * Returns WS4R_OK, WS4R_EINVAL or WS4R_ESTATE (server not running).
  */
 int ws4r_server_adopt(ws4r_server *server, ws4r_handshake *handshake, int fd, const void *preface,
                       size_t preface_len, ws4r_release_fn release, void *context);

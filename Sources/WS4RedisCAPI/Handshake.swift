@@ -92,8 +92,13 @@ public func cServerCheckHandshakeAsync(
     guard let handle = serverHandle(pointer), let server = handle.server, let request, let done else { return WS4R_EINVAL }
     let completion = HandshakeCompletion(function: done, context: context)
     return handle.recording {
-        try server.decide(try HandshakeRequest(request)).whenComplete { result in
-            completion((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")))
+        switch try server.decision(for: try HandshakeRequest(request)) {
+        case .decided(let decision):
+            completion(decision)
+        case .awaiting(let decision):
+            decision.whenComplete { result in
+                completion((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")))
+            }
         }
     }
 }

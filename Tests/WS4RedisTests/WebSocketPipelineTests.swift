@@ -48,6 +48,8 @@ final class WebSocketPipelineTests: XCTestCase {
         let subscribe = try redisChannel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
         XCTAssertEqual(subscribe, "*2\r\n$9\r\nSUBSCRIBE\r\n$11\r\nbroadcast:f\r\n")
         multiplexer.received(.subscribed(channel: "broadcast:f"))
+        // As the subscriber connection does at the end of each read.
+        multiplexer.flushBatches()
         channel.embeddedEventLoop.run()
     }
 
@@ -228,6 +230,40 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "held back until the persisted messages are out")
         try confirmSubscriptions()
         XCTAssertEqual(try readFrame()?.payload, Array("early".utf8))
+    }
+
+    /// A second connection on the same channel of one loop.
+    func makeSecondSubscriber() throws -> EmbeddedChannel {
+        let second = EmbeddedChannel(loop: channel.embeddedEventLoop)
+        let handshake = AcceptedHandshake(endpoint: .facility("f"), flags: .subscribeBroadcast, identity: .anonymous, deflate: nil, responseHeaders: [], remoteAddress: nil)
+        try second.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: ConnectionPlan(handshake, names: ChannelNames(keyPrefix: "")), hub: hub))
+        try second.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        channel.embeddedEventLoop.run()
+        return second
+    }
+
+    func testASecondSubscriberOfAConfirmedChannelNeedsNoNewSubscribe() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
+        try confirmSubscriptions()
+        let second = try makeSecondSubscriber()
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("live"))])
+        XCTAssertEqual(try readFrame()?.payload, Array("live".utf8))
+        XCTAssertNotNil(try second.readOutbound(as: ByteBuffer.self), "confirmed at once: not held back")
+        _ = try second.finish()
+    }
+
+    func testAfterRedisIsLostNewSubscribersWaitForTheResubscription() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
+        try confirmSubscriptions()
+        multiplexer.connectionLost(shard: 0)
+        channel.embeddedEventLoop.run()
+        let second = try makeSecondSubscriber()
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("during"))])
+        XCTAssertEqual(try readFrame()?.payload, Array("during".utf8), "the first subscriber keeps getting messages")
+        XCTAssertNil(try second.readOutbound(as: ByteBuffer.self), "held back until Redis confirms again")
+        try confirmSubscriptions()
+        XCTAssertNotNil(try second.readOutbound(as: ByteBuffer.self), "released once confirmed")
+        _ = try second.finish()
     }
 
     func testOwnMessageIsNotEchoedWithoutTheEchoFlag() throws {

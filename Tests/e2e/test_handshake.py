@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 from typing import Callable
 
 import redis
 from websockets.exceptions import InvalidStatus
 
-from e2e_helpers import Server, close_all, http_get, open_client, open_clients, receive_one, run_async, upgrade_headers, websocket_key
+from e2e_helpers import Server, close_all, http_get, open_client, open_clients, receive_one, run_async, upgrade_headers, wait_until, websocket_key
+from lean_ws import client_frame, upgrade_request
 
 
 def request(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -113,3 +115,42 @@ def test_max_connections(server_factory: Callable[..., Server]) -> None:
             await close_all(clients)
 
     run_async(body(), 30, "max connections")
+
+
+def read_until_closed(s: socket.socket, timeout: float = 5.0) -> bytes:
+    s.settimeout(timeout)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
+def test_keep_alive_pipelining_and_frames_right_after_the_head(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    """HTTP/1.1 keeps the connection for the next request, also one sent before the first answer;
+    HTTP/1.0 closes after its answer; a frame in the same packet as the upgrade request is read."""
+    server = server_factory(mode)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = read_until_closed(s)
+    statuses = re.findall(rb"HTTP/1\.[01] (\d{3}) ", answers)
+    # libmicrohttpd (the hosts) may close instead of answering a pipelined request, as RFC 9112 §9.3.2 allows.
+    closed_after_first = mode != "standalone" and statuses == [b"200"] and b"\r\nConnection: close\r\n" in answers
+    assert statuses == [b"200", b"404"] or closed_after_first, f"two pipelined requests answered {statuses}: {answers[:300]!r}"
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        answer = read_until_closed(s)
+    assert answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n")[0], f"HTTP/1.0 request answered {answer[:120]!r}"
+
+    pubsub = r.pubsub()
+    pubsub.subscribe("broadcast:early")
+    wait_until(lambda: pubsub.get_message(timeout=0.1), 5, "the test's own subscription")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(upgrade_request(server.port, "/ws/early?publish-broadcast", websocket_key()) + client_frame(0x1, b"sent with the handshake"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), f"upgrade answered {head[:120]!r}"
+        message = wait_until(lambda: pubsub.get_message(timeout=0.1), 10, "the frame sent with the handshake, published")
+    pubsub.close()
+    assert message["data"] == b"sent with the handshake", f"published {message!r}"

@@ -45,6 +45,14 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         }
     }
 
+    private static let plainNames = byName.map { (Array($0.key.utf8), $0.value) }
+
+    /// The flag of a name written as the docs write it (no escapes, spaces or capitals): the
+    /// common case, without normalizing a copy.
+    private static func flag(plainlyNamed name: some Collection<UInt8>) -> ChannelFlags? {
+        plainNames.first { $0.0.elementsEqual(name) }?.1
+    }
+
     /// Parses a raw query string as the original does: parameter names trimmed and lower-cased,
     /// values ignored, unknown names ignored.
     public init(query: Substring?) {
@@ -53,6 +61,10 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         // On UTF-8 bytes: splitting Characters segments graphemes, which cost more than the rest of the parse.
         for parameter in query.utf8.split(separator: UInt8(ascii: "&")) {
             let name = parameter.prefix { $0 != UInt8(ascii: "=") }
+            if let flag = Self.flag(plainlyNamed: name) {
+                insert(flag)
+                continue
+            }
             let normalized = String(decoding: name, as: UTF8.self).removingPercentEncoding(plusAsSpace: true).trimmingWhitespace().lowercased()
             if let flag = Self.byName[normalized] { insert(flag) }
         }

@@ -29,6 +29,10 @@ package final class LoopHub {
     private let redis: any RedisCommands
     private var connections: [WebSocketConnectionHandler] = []
     private var subscribers: [String: SubscriberList] = [:]
+    /// Requests to the multiplexer per channel that it has not answered yet.
+    private var unansweredRequests: [String: Int] = [:]
+    /// Connections whose channels Redis has not all confirmed yet (few, and briefly).
+    private var awaitingConfirmation: [WebSocketConnectionHandler] = []
     private var pendingFlush: [WebSocketConnectionHandler] = []
     /// Connections of this loop with the same channels share one list of them, and so one copy of
     /// each name (a name over 15 bytes is an allocation): idle subscribers of a facility keep one
@@ -60,19 +64,64 @@ package final class LoopHub {
         swapRemove(&connections, at: connection.hubSlot) { $0.hubSlot = $1 }
         connection.hubSlot = -1
         for channel in connection.channels { subscribers[channel]?.remove(connection) }
+        if let waiting = awaitingConfirmation.firstIndex(where: { $0 === connection }) { awaitingConfirmation.remove(at: waiting) }
     }
 
-    /// Registers a connection's channels locally and in Redis; succeeds once Redis confirmed them.
-    func subscribe(_ channels: [String], of connection: WebSocketConnectionHandler) -> EventLoopFuture<Void> {
-        for channel in channels { subscriberList(channel).add(connection) }
-        return multiplexer.acquire(channels, hub: self)
+    /// Registers a connection's channels locally, and in Redis through the multiplexer only for the
+    /// channels no other connection of this loop holds: a handshake on a loop that already listens to
+    /// its channels needs no trip to the multiplexer's loop. Calls `subscriptionConfirmed()` on the
+    /// connection once Redis confirmed every channel (at once when they all are).
+    func subscribe(_ channels: [String], of connection: WebSocketConnectionHandler) {
+        var requested: [String] = []
+        var confirmed = true
+        for channel in channels {
+            let list = subscriberList(channel, requesting: &requested)
+            list.add(connection)
+            confirmed = confirmed && list.confirmed
+        }
+        if !requested.isEmpty {
+            for channel in requested { unansweredRequests[channel, default: 0] += 1 }
+            multiplexer.acquire(requested, hub: self)
+        }
+        if confirmed {
+            connection.subscriptionConfirmed()
+        } else {
+            awaitingConfirmation.append(connection)
+        }
     }
 
-    private func subscriberList(_ channel: String) -> SubscriberList {
+    private func subscriberList(_ channel: String, requesting requested: inout [String]) -> SubscriberList {
         if let list = subscribers[channel] { return list }
         let list = SubscriberList()
         subscribers[channel] = list
+        requested.append(channel)
         return list
+    }
+
+    /// The multiplexer answers each request for a channel once, when Redis confirmed it (or when it
+    /// was released before that). Only the answer to the latest request confirms: an earlier one
+    /// may answer for a subscription this loop has since given up.
+    func answered(_ channels: [String]) {
+        for channel in channels {
+            guard let unanswered = unansweredRequests[channel] else { continue }
+            unansweredRequests[channel] = unanswered > 1 ? unanswered - 1 : nil
+            if unanswered == 1 { subscribers[channel]?.confirmed = true }
+        }
+        awaitingConfirmation.removeAll { connection in
+            guard connection.channels.allSatisfy({ subscribers[$0]?.confirmed == true }) else { return false }
+            connection.subscriptionConfirmed()
+            return true
+        }
+    }
+
+    /// The Redis connection carrying these channels was lost: new subscribers wait until the
+    /// multiplexer has subscribed again. It answers once more for each channel, also for one this
+    /// loop has released meanwhile, so each counts as a request.
+    func lost(_ channels: [String]) {
+        for channel in channels {
+            subscribers[channel]?.confirmed = false
+            unansweredRequests[channel, default: 0] += 1
+        }
     }
 
     func sharedChannelList(_ channels: [String]) -> [String] {
@@ -93,9 +142,13 @@ package final class LoopHub {
         }
     }
 
+    /// Drops a connection's channels: from Redis (through the multiplexer) those that no other
+    /// connection of this loop holds.
     func unsubscribe(_ channels: [String]) {
-        for channel in channels where subscribers[channel]?.isEmpty == true { subscribers[channel] = nil }
-        multiplexer.release(channels, hub: self)
+        let released = channels.filter { subscribers[$0]?.isEmpty == true }
+        guard !released.isEmpty else { return }
+        for channel in released { subscribers[channel] = nil }
+        multiplexer.release(released, hub: self)
     }
 
     /// The stored messages of channels (GET each), on this loop; channels with nothing stored are left out.
@@ -178,6 +231,8 @@ package final class LoopHub {
 /// The local subscribers of one channel, with O(1) removal.
 final class SubscriberList {
     private(set) var members: [WebSocketConnectionHandler] = []
+    /// Redis confirmed the channel for this loop: a new member may fetch the stored messages at once.
+    var confirmed = false
     private var slots: [ObjectIdentifier: Int] = [:]
 
     var isEmpty: Bool { members.isEmpty }

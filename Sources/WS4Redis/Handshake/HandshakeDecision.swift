@@ -69,6 +69,7 @@ public struct HandshakeRefusal: Sendable, Error {
     static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 101: "Switching Protocols"
+        case 200: "OK"
         case 400: "Bad Request"
         case 403: "Forbidden"
         case 404: "Not Found"
@@ -80,6 +81,7 @@ public struct HandshakeRefusal: Sendable, Error {
         case 502: "Bad Gateway"
         case 503: "Service Unavailable"
         case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
         default: "Error"
         }
     }

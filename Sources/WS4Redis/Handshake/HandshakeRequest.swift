@@ -26,6 +26,11 @@ public struct HandshakeRequest: Sendable {
         headers.filter { $0.name.utf8.equalsIgnoringASCIICase(name) }.map(\.value)
     }
 
+    /// How many times a header appears, names compared case-insensitively (`name` in lowercase).
+    func headerCount(named name: String) -> Int {
+        headers.reduce(0) { $0 + ($1.name.utf8.equalsIgnoringASCIICase(name) ? 1 : 0) }
+    }
+
     /// Whether a comma-separated header (Connection, Upgrade) lists `token` (in lowercase), case-insensitively.
     func headerLists(_ name: String, token: String) -> Bool {
         headers.contains { header in

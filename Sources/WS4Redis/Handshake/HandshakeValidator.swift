@@ -107,7 +107,7 @@ public struct HandshakeValidator: Sendable {
             throw HandshakeRefusal(status: 426, body: "unsupported websocket version; this server speaks version 13\n", headers: [("Sec-WebSocket-Version", "13")])
         }
         // RFC 6455 §4.1: the key and the version must not appear more than once.
-        guard request.headers(named: "sec-websocket-key").count == 1, request.headers(named: "sec-websocket-version").count == 1,
+        guard request.headerCount(named: "sec-websocket-key") == 1, request.headerCount(named: "sec-websocket-version") == 1,
             let key = request.header("sec-websocket-key")?.trimmingWhitespace(), Base64.decodedLength(Substring(key)) == 16
         else {
             throw HandshakeRefusal(status: 400, body: "exactly one Sec-WebSocket-Key of 16 bytes in base64 is required\n")

@@ -10,8 +10,11 @@ package final class ChannelMultiplexer {
     private let logger: Logger
     private var table: SubscriptionTable
     private var hubs: [LoopHub] = []
-    private var waiters: [String: [EventLoopPromise<Void>]] = [:]
+    /// The hubs (by index) waiting for Redis to confirm a channel, once per request.
+    private var waiters: [String: [Int]] = [:]
     private var batches: [[FanoutMessage]]
+    /// Channels answered per hub since the last flush: sent along with the message batches.
+    private var answers: [[String]]
     /// The subscriber connection of each shard that is up (one shard, 0, outside a cluster).
     private var connections: [Int: any Channel] = [:]
     private var readyShards: Set<Int> = []
@@ -26,6 +29,7 @@ package final class ChannelMultiplexer {
         self.logger = logger
         table = SubscriptionTable(hubCount: hubCount)
         batches = Array(repeating: [], count: hubCount)
+        answers = Array(repeating: [], count: hubCount)
     }
 
     /// The cluster's shards are known: channels can be routed to their subscriber connections.
@@ -47,27 +51,36 @@ package final class ChannelMultiplexer {
 
     // MARK: requests from hubs (any loop)
 
-    /// Succeeds on the hub's loop once Redis confirmed every one of `channels`.
-    func acquire(_ channels: [String], hub: LoopHub) -> EventLoopFuture<Void> {
-        eventLoop.flatSubmit { [self] in
+    /// A hub's first subscriber of each of `channels`: the hub hears back (`answered`) once Redis
+    /// confirmed each one.
+    func acquire(_ channels: [String], hub: LoopHub) {
+        eventLoop.execute { [self] in
             send(subscribe: true, table.acquire(channels, hub: hub.index))
             publishChannelCount()
-            let pending = channels.filter { !table.isConfirmed($0, connected: shard(of: $0).flatMap { connections[$0] } != nil) }.map { channel in
-                let promise = eventLoop.makePromise(of: Void.self)
-                waiters[channel, default: []].append(promise)
-                return promise.futureResult
+            for channel in channels {
+                if table.isConfirmed(channel, connected: shard(of: channel).flatMap { connections[$0] } != nil) {
+                    answers[hub.index].append(channel)
+                } else {
+                    waiters[channel, default: []].append(hub.index)
+                }
             }
-            return EventLoopFuture.andAllSucceed(pending, on: eventLoop)
-        }.hop(to: hub.eventLoop)
+            flushAnswers()
+        }
     }
 
+    /// A hub's last subscriber of each of `channels` left.
     func release(_ channels: [String], hub: LoopHub) {
         eventLoop.execute { [self] in
             let gone = table.release(channels, hub: hub.index)
-            for channel in gone { waiters.removeValue(forKey: channel)?.forEach { $0.succeed() } }
+            for channel in gone { answerWaiters(of: channel) }
             send(subscribe: false, gone)
             publishChannelCount()
+            flushAnswers()
         }
+    }
+
+    private func answerWaiters(of channel: String) {
+        for hub in waiters.removeValue(forKey: channel) ?? [] { answers[hub].append(channel) }
     }
 
     // MARK: events from the Redis connection (this loop)
@@ -91,8 +104,25 @@ package final class ChannelMultiplexer {
         connections[shard] = nil
         readyShards.remove(shard)
         counters.redisConnected.store(false, ordering: .relaxed)
-        table.connectionLost(of: table.channelNames.filter { self.shard(of: $0) == shard })
+        let lost = table.channelNames.filter { self.shard(of: $0) == shard }
+        table.connectionLost(of: lost)
         batches = Array(repeating: [], count: batches.count)
+        tellHubs(lost: lost)
+    }
+
+    /// Each hub holding a lost channel waits for it to be confirmed again, and is answered then.
+    private func tellHubs(lost channels: [String]) {
+        var lostByHub = Array(repeating: [String](), count: hubs.count)
+        for channel in channels {
+            table.forEachHub(of: channel) { hub in
+                lostByHub[hub].append(channel)
+                waiters[channel, default: []].append(hub)
+            }
+        }
+        for (index, channels) in lostByHub.enumerated() where !channels.isEmpty {
+            let hub = hubs[index]
+            hub.eventLoop.execute { hub.lost(channels) }
+        }
     }
 
     package func received(_ event: PubSubEvent) {
@@ -104,7 +134,7 @@ package final class ChannelMultiplexer {
             FrameWriter.frameInPlace(&payload, opcode: FrameWriter.opcode(forPayload: payload))
             table.forEachHub(of: channel) { batches[$0].append(FanoutMessage(channel: channel, frame: payload, receivedAt: receivedAt)) }
         case .subscribed(let channel):
-            if table.confirmationReceived(channel) { waiters.removeValue(forKey: channel)?.forEach { $0.succeed() } }
+            if table.confirmationReceived(channel) { answerWaiters(of: channel) }
         case .unsubscribed(let channel) where sharded && table.isWanted(channel):
             // Redis drops sharded subscriptions of slots that moved to another shard.
             logger.error("Redis Cluster moved a wanted channel's slot to another shard; restart to follow resharding", metadata: ["channel": "\(channel)"])
@@ -122,12 +152,15 @@ package final class ChannelMultiplexer {
             batches[index] = []
             hub.eventLoop.execute { hub.deliver(batch) }
         }
+        flushAnswers()
     }
 
-    /// Fails every waiting subscription (server stopping).
-    func failWaiters(_ error: any Error) {
-        for promise in waiters.values.joined() { promise.fail(error) }
-        waiters.removeAll()
+    private func flushAnswers() {
+        for (index, channels) in answers.enumerated() where !channels.isEmpty {
+            let hub = hubs[index]
+            answers[index] = []
+            hub.eventLoop.execute { hub.answered(channels) }
+        }
     }
 
     /// SUBSCRIBE / UNSUBSCRIBE on the connection of each channel's shard; in a cluster SSUBSCRIBE /

@@ -1,36 +1,36 @@
 import NIOCore
-import NIOHTTP1
 
-/// The standalone listener's HTTP side: `/healthz`, errors, and websocket upgrades, after which it
-/// hands the socket to the websocket pipeline and leaves.
+/// The standalone listener's HTTP side, the only handler of a socket until its upgrade: parses
+/// request heads itself, answers `/healthz`, `/metrics` and errors, and on an accepted upgrade
+/// writes the 101, puts the websocket handler in its place and hands it what arrived after the head.
 final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
-        case idle
-        case responding(HTTPResponseHead, body: String)
-        /// The decision is pending (identity sources); the request may still be arriving.
-        case deciding(requestEnded: Bool)
-        case decided(HandshakeDecision, HTTPRequestHead)
-        case upgraded
+        /// Reading a request head (keep-alive connections come back here after each response).
+        case reading
+        /// An identity source was asked about an upgrade; what arrives meanwhile waits in `received`.
+        case deciding(ParsedRequestHead)
+        /// A response that ends the connection is on its way, or the websocket took over.
+        case done
     }
 
     private let server: WS4RedisServer
     private let hub: LoopHub
-    private let requestDecoder: any RemovableChannelHandler
-    private let responseEncoder: any RemovableChannelHandler
-    private var state = State.idle
+    private var parser: HTTPRequestParser
+    private var state = State.reading
+    /// What arrived and is not consumed yet: part of a head, or what follows one.
+    private var received: ByteBuffer?
     /// Drops connections that do not finish a request in time (slowloris) or idle between requests.
     private var deadline: Scheduled<Void>?
-    /// A response to HEAD has headers only (RFC 9110 §9.3.2).
-    private var answeringHEAD = false
 
-    init(server: WS4RedisServer, hub: LoopHub, requestDecoder: any RemovableChannelHandler, responseEncoder: any RemovableChannelHandler) {
+    init(server: WS4RedisServer, hub: LoopHub) {
         self.server = server
         self.hub = hub
-        self.requestDecoder = requestDecoder
-        self.responseEncoder = responseEncoder
+        // The head may hold what the validator allows (max_header_size) plus the request line.
+        parser = HTTPRequestParser(maxHeadSize: server.validator.maxHeaderSize + 8192)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -48,124 +48,147 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         deadline = channel.eventLoop.scheduleTask(in: server.handshakeTimeout) { channel.close(promise: nil) }
     }
 
-    /// Malformed HTTP or a header section over the decoder's limit: a clear status, then close.
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard case .idle = state, let parserError = error as? HTTPParserError else { return context.close(promise: nil) }
-        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-        state = .upgraded  // nothing more is read from this connection
-        var head = HTTPResponseHead(version: .http1_1, status: status, headers: ["Content-Type": "text/plain", "Connection": "close"])
-        head.headers.add(name: "Content-Length", value: "\(("malformed HTTP request: \(parserError)\n").utf8.count)")
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "malformed HTTP request: \(parserError)\n")))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
-        case (.head(let head), .idle): state = route(head, context: context)
-        case (.body, _), (.head, _): break
-        case (.end, .responding(let head, let body)): respond(head, body: body, context: context)
-        case (.end, .deciding): state = .deciding(requestEnded: true)
-        case (.end, .decided(let decision, let head)): carryOut(decision, for: head, context: context)
-        case (.end, .idle), (.end, .upgraded): break
+        var bytes = unwrapInboundIn(data)
+        switch state {
+        case .done:
+            return
+        case .deciding where (received?.readableBytes ?? 0) + bytes.readableBytes > Self.maxEarlyBytes:
+            // RFC 6455 §4.1: a client waits for the 101 before it sends frames.
+            state = .done
+            return context.close(promise: nil)
+        case .reading, .deciding:
+            break
         }
-    }
-
-    /// The decision arrived; it is carried out once the whole request is in.
-    private func decided(_ decision: HandshakeDecision, for head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard case .deciding(let requestEnded) = state else { return }
-        if requestEnded {
-            carryOut(decision, for: head, context: context)
+        if received == nil {
+            received = bytes
         } else {
-            state = .decided(decision, head)
+            received!.writeBuffer(&bytes)
+        }
+        guard case .reading = state else { return }
+        readRequests(context: context)
+    }
+
+    /// What a client may send while its upgrade is being decided, kept for the websocket handler.
+    private static let maxEarlyBytes = 65_536
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Answers every complete request in `received`, in order, until one needs a decision that
+    /// takes time or ends the connection.
+    private func readRequests(context: ChannelHandlerContext) {
+        while case .reading = state, received != nil {
+            let head: ParsedRequestHead
+            do {
+                guard let next = try parser.nextHead(from: &received!) else { return compactReceived() }
+                head = next
+            } catch {
+                return refuseMalformed(error, context: context)
+            }
+            route(head, context: context)
         }
     }
 
-    private func carryOut(_ decision: HandshakeDecision, for head: HTTPRequestHead, context: ChannelHandlerContext) {
-        switch decision {
-        case .accepted(let handshake):
-            upgrade(handshake, context: context)
-        case .refused(let refusal):
-            var response = Self.responseHead(HTTPResponseStatus(statusCode: refusal.status), for: head, contentType: "text/plain")
-            for (name, value) in refusal.headers { response.headers.add(name: name, value: value) }
-            response.headers.replaceOrAdd(name: "Connection", value: "close")
-            respond(response, body: refusal.body, context: context)
-        }
+    /// The unread rest of a head is kept; a fully read buffer is let go.
+    private func compactReceived() {
+        if received?.readableBytes == 0 { received = nil }
     }
 
-    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> State {
-        answeringHEAD = head.method == .HEAD
-        let (path, query) = Self.split(head.uri)
-        if path == "/healthz", head.method == .GET {
-            return .responding(Self.responseHead(.ok, for: head, contentType: "application/json"), body: server.stats().healthJSON)
+    private func refuseMalformed(_ error: HTTPRequestError, context: ChannelHandlerContext) {
+        respond(status: error.status, headers: [("Content-Type", "text/plain")], body: "malformed HTTP request: \(error.detail)\n", closing: true,
+                omittingBody: false, context: context)
+    }
+
+    private func route(_ head: ParsedRequestHead, context: ChannelHandlerContext) {
+        let (path, query) = Self.split(head.target)
+        let isGET = head.method == "GET"
+        let keepAlive = head.keepAlive && !head.hasBody
+        if path == "/healthz", isGET {
+            return respond(status: 200, headers: [("Content-Type", "application/json")], body: server.stats().healthJSON, closing: !keepAlive,
+                           omittingBody: false, context: context)
         }
-        if path == "/metrics", head.method == .GET {
-            return .responding(Self.responseHead(.ok, for: head, contentType: WS4RedisServer.metricsContentType), body: server.metricsText())
+        if path == "/metrics", isGET {
+            return respond(status: 200, headers: [("Content-Type", WS4RedisServer.metricsContentType)], body: server.metricsText(),
+                           closing: !keepAlive, omittingBody: false, context: context)
         }
         guard server.validator.isWebSocketPath(path) else {
-            return .responding(Self.responseHead(.notFound, for: head, contentType: "text/plain"), body: "not found: \(path)\n")
+            return respond(status: 404, headers: [("Content-Type", "text/plain")], body: "not found: \(path)\n", closing: !keepAlive,
+                           omittingBody: head.method == "HEAD", context: context)
         }
         let request = HandshakeRequest(
-            method: head.method.rawValue, path: path, query: query, httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
-            headers: head.headers.map { ($0.name, $0.value) }, remoteAddress: context.channel.remoteAddress?.ipAddress
+            method: head.method, path: path, query: query, httpVersion: head.version, headers: head.headers,
+            remoteAddress: context.channel.remoteAddress?.ipAddress
         )
         switch server.decide(request, on: context.eventLoop) {
         case .decided(let decision):
-            return .decided(decision, head)
+            carryOut(decision, for: head, context: context)
         case .awaiting(let decision):
-            // A failed source may answer right here: state first.
-            state = .deciding(requestEnded: false)
+            state = .deciding(head)
             decision.whenComplete { [self] result in
-                decided((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")), for: head, context: context)
+                guard case .deciding = state else { return }
+                state = .reading
+                carryOut((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")), for: head, context: context)
+                readRequests(context: context)
             }
-            return state
         }
     }
 
-    private func respond(_ head: HTTPResponseHead, body: String, context: ChannelHandlerContext) {
-        state = .idle
-        var head = head
-        head.headers.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !answeringHEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil) }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if head.headers["Connection"].contains("close") { done.whenComplete { _ in context.close(promise: nil) } }
-        armDeadline(context: context)
+    private func carryOut(_ decision: HandshakeDecision, for head: ParsedRequestHead, context: ChannelHandlerContext) {
+        switch decision {
+        case .accepted(let handshake) where !head.hasBody:
+            upgrade(handshake, context: context)
+        case .accepted:
+            refuse(HandshakeRefusal(status: 400, body: "a websocket handshake has no body\n"), for: head, context: context)
+        case .refused(let refusal):
+            refuse(refusal, for: head, context: context)
+        }
     }
 
+    private func refuse(_ refusal: HandshakeRefusal, for head: ParsedRequestHead, context: ChannelHandlerContext) {
+        respond(status: refusal.status, headers: [("Content-Type", "text/plain")] + refusal.headers, body: refusal.body, closing: true,
+                omittingBody: head.method == "HEAD", context: context)
+    }
+
+    private func respond(
+        status: Int, headers: [(name: String, value: String)], body: String, closing: Bool, omittingBody: Bool, context: ChannelHandlerContext
+    ) {
+        let headers = closing ? headers + [("Connection", "close")] : headers
+        let response = HTTPResponseWriter.response(status: status, headers: headers, body: body, omittingBody: omittingBody, allocator: context.channel.allocator)
+        guard closing else {
+            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+            return armDeadline(context: context)
+        }
+        state = .done
+        received = nil
+        context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Writes the 101, then puts the websocket handler in this one's place and hands it the bytes
+    /// that followed the head (a client may send frames before it has read the 101).
     private func upgrade(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) {
-        state = .upgraded
+        state = .done
         deadline?.cancel()
-        var headers = HTTPHeaders()
-        for (name, value) in handshake.responseHeaders { headers.add(name: name, value: value) }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
-        // The 101 is encoded by now: the websocket handlers may take over at once (a failed write closes the channel).
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        do {
-            try switchToWebSocket(handshake, context: context)
-        } catch {
-            context.close(promise: nil)
-        }
-    }
-
-    /// Installs the websocket handlers behind this one, then removes the HTTP handlers; the request
-    /// decoder forwards any bytes it already read past the headers to the frame decoder.
-    private func switchToWebSocket(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) throws {
+        let response = HTTPResponseWriter.response(status: 101, headers: handshake.responseHeaders, allocator: context.channel.allocator)
+        // A failed write closes the channel: the websocket handler may take over at once.
+        context.writeAndFlush(wrapOutboundOut(response), promise: nil)
         let pipeline = context.pipeline.syncOperations
-        try pipeline.addHandlers(server.webSocketHandlers(for: handshake, hub: hub), position: .after(self))
+        do {
+            try pipeline.addHandlers(server.webSocketHandlers(for: handshake, hub: hub), position: .after(self))
+        } catch {
+            return context.close(promise: nil)
+        }
+        if let rest = received, rest.readableBytes > 0 {
+            received = nil
+            context.fireChannelRead(wrapInboundOut(rest))
+            context.fireChannelReadComplete()
+        }
         pipeline.removeHandler(context: context, promise: nil)
-        pipeline.removeHandler(requestDecoder, promise: nil)
-        pipeline.removeHandler(responseEncoder, promise: nil)
     }
 
-    private static func split(_ uri: String) -> (path: String, query: String?) {
-        guard let mark = uri.firstIndex(of: "?") else { return (uri.removingPercentEncoding(), nil) }
-        return (String(uri[..<mark]).removingPercentEncoding(), String(uri[uri.index(after: mark)...]))
-    }
-
-    private static func responseHead(_ status: HTTPResponseStatus, for request: HTTPRequestHead, contentType: String) -> HTTPResponseHead {
-        var headers = HTTPHeaders([("Content-Type", contentType)])
-        if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
-        return HTTPResponseHead(version: request.version, status: status, headers: headers)
+    private static func split(_ target: String) -> (path: String, query: String?) {
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target.removingPercentEncoding(), nil) }
+        return (String(target[..<mark]).removingPercentEncoding(), String(target[target.index(after: mark)...]))
     }
 }

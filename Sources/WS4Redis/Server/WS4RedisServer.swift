@@ -4,7 +4,6 @@ import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 
@@ -139,11 +138,8 @@ public final class WS4RedisServer: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
                     try applySocketOptions(to: channel)
-                    let requestDecoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
-                    let responseEncoder = HTTPResponseEncoder()
                     let hub = hubsByLoop[ObjectIdentifier(channel.eventLoop as AnyObject)]!
-                    let front = HTTPFrontHandler(server: self, hub: hub, requestDecoder: requestDecoder, responseEncoder: responseEncoder)
-                    try channel.pipeline.syncOperations.addHandlers(responseEncoder, requestDecoder, front)
+                    try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hub))
                 }
             }
         do {
@@ -182,7 +178,6 @@ public final class WS4RedisServer: @unchecked Sendable {
         running.topology?.stop()
         try? running.subscriber.stop().wait()
         try? running.commands.stop().wait()
-        try? running.multiplexer.eventLoop.submit { running.multiplexer.failWaiters(WS4RedisError(.state, "server stopped")) }.wait()
         running.authorizer.shutdown()
         try? running.group.syncShutdownGracefully()
         counters.redisConnected.store(false, ordering: .relaxed)
@@ -203,16 +198,26 @@ public final class WS4RedisServer: @unchecked Sendable {
     /// Decides an upgrade request (for hosts and the standalone listener alike). Identity sources
     /// may take a while; the future completes on an event loop of the server.
     public func decide(_ request: HandshakeRequest) throws -> EventLoopFuture<HandshakeDecision> {
-        guard let running = lock.withLock({ running }) else { throw WS4RedisError(.state, "the server is not running") }
-        let eventLoop = running.group.next()
-        switch decide(request, authorizer: running.authorizer, on: eventLoop) {
+        let eventLoop = try eventLoopForDecisions()
+        switch decide(request, on: eventLoop) {
         case .decided(let decision): return eventLoop.makeSucceededFuture(decision)
         case .awaiting(let decision): return decision
         }
     }
 
+    /// Decides on the caller's thread when no identity source must be asked: a host learns the
+    /// decision without a trip to an event loop and back.
+    package func decision(for request: HandshakeRequest) throws -> DecisionProgress {
+        decide(request, on: try eventLoopForDecisions())
+    }
+
+    private func eventLoopForDecisions() throws -> any EventLoop {
+        guard let group = lock.withLock({ running?.group }) else { throw WS4RedisError(.state, "the server is not running") }
+        return group.next()
+    }
+
     /// A handshake decision: known at once, or once an identity source has answered.
-    enum DecisionProgress {
+    package enum DecisionProgress {
         case decided(HandshakeDecision)
         /// Completes on the event loop the decision was asked on.
         case awaiting(EventLoopFuture<HandshakeDecision>)
@@ -258,8 +263,10 @@ public final class WS4RedisServer: @unchecked Sendable {
         configuration.maxConnections > 0 && counters.connections.current >= UInt64(configuration.maxConnections)
     }
 
-    /// Takes over a connected socket whose 101 response the host has already sent. `onClose` runs
-    /// once, after the descriptor is closed, also when adopting fails (then before this throws).
+    /// Takes over a connected socket whose 101 response the host has already sent, without waiting
+    /// for its event loop to register it (the host's thread goes on serving). `onClose` runs once,
+    /// after the descriptor is closed: also when adopting fails, before this throws or, when
+    /// registering fails, on the event loop.
     public func adopt(_ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], onClose: @escaping @Sendable () -> Void) throws {
         guard let (loop, hub) = lock.withLock({ running.map { running -> (any EventLoop, LoopHub) in
             let loop = running.group.next()
@@ -280,11 +287,14 @@ public final class WS4RedisServer: @unchecked Sendable {
                 }
             }
             .withConnectedSocket(descriptor)
-        do {
-            try adopted.wait().closeFuture.whenComplete { _ in onClose() }
-        } catch {
-            onClose()
-            throw WS4RedisError(.io, "cannot adopt descriptor \(descriptor): \(error)")
+        adopted.whenComplete { [logger] result in
+            switch result {
+            case .success(let channel):
+                channel.closeFuture.whenComplete { _ in onClose() }
+            case .failure(let error):
+                logger.error("cannot adopt a websocket's descriptor", metadata: ["descriptor": "\(descriptor)", "error": "\(error)"])
+                onClose()
+            }
         }
     }
 

@@ -36,10 +36,12 @@ enum Base64 {
         var output: [UInt8] = []
         output.reserveCapacity((bytes.count + 2) / 3 * 4)
         for start in stride(from: 0, to: bytes.count, by: 3) {
-            let chunk = bytes[start..<min(start + 3, bytes.count)]
-            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(16 - 8 * $1.offset) }
+            let count = min(3, bytes.count - start)
+            var value = UInt32(bytes[start]) << 16
+            if count > 1 { value |= UInt32(bytes[start + 1]) << 8 }
+            if count > 2 { value |= UInt32(bytes[start + 2]) }
             for index in 0..<4 {
-                output.append(index <= chunk.count ? alphabet[Int(value >> UInt32(18 - 6 * index) & 0x3F)] : UInt8(ascii: "="))
+                output.append(index <= count ? alphabet[Int(value >> UInt32(18 - 6 * index) & 0x3F)] : UInt8(ascii: "="))
             }
         }
         return String(decoding: output, as: UTF8.self)
@@ -47,10 +49,17 @@ enum Base64 {
 
     /// The decoded length of a well-formed padded base64 string, or nil when it is not one.
     static func decodedLength(_ text: Substring) -> Int? {
-        let bytes = Array(text.utf8)
+        let bytes = text.utf8
         guard bytes.count % 4 == 0 else { return nil }
         let padding = bytes.reversed().prefix { $0 == UInt8(ascii: "=") }.count
-        guard padding <= 2, bytes.dropLast(padding).allSatisfy({ alphabet.contains($0) }) else { return nil }
+        guard padding <= 2, bytes.dropLast(padding).allSatisfy(isAlphabetByte) else { return nil }
         return bytes.count / 4 * 3 - padding
+    }
+
+    private static func isAlphabetByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"): true
+        default: false
+        }
     }
 }

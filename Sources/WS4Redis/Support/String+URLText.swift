@@ -45,8 +45,18 @@ extension Collection<UInt8> {
     /// differ in length, which a string's UTF-8 view knows at once.
     func equalsIgnoringASCIICase(_ lowercase: String) -> Bool {
         guard count == lowercase.utf8.count else { return false }
-        return zip(self, lowercase.utf8).allSatisfy { byte, expected in
-            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
+        // Over both strings' contiguous bytes: a UTF-8 view's iterator costs about ten times more per byte.
+        let compared = withContiguousStorageIfAvailable { bytes in
+            lowercase.utf8.withContiguousStorageIfAvailable { expected in
+                for index in 0..<bytes.count where Self.lowered(bytes[index]) != expected[index] { return false }
+                return true
+            }
         }
+        if let compared = compared ?? nil { return compared }
+        return zip(self, lowercase.utf8).allSatisfy { Self.lowered($0) == $1 }
+    }
+
+    private static func lowered(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 }

@@ -21,7 +21,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var state = ConnectionStateMachine()
     private var context: ChannelHandlerContext?
     private var started = false
-    private var subscriptionConfirmed = false
+    /// Its subscriptions are counted in the server's figures (from confirmation to close).
+    private var subscriptionsCounted = false
     /// Live frames held back until the persisted messages have gone out; nil once they have.
     private var heldBack: [ByteBuffer]? = []
     /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
@@ -74,13 +75,20 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             return
         }
         plan.subscriptions = hub.sharedChannelList(plan.subscriptions)
-        hub.subscribe(plan.subscriptions, of: self).whenSuccess { [self] in
-            // Redis may confirm after the socket is gone (context cleared): nothing to count then.
-            guard context != nil, state.canSendData else { return }
-            subscriptionConfirmed = true
-            hub.counters.subscriptions.add(plan.subscriptions.count)
-            hub.fetchPersisted(plan.subscriptions).whenComplete { [self] result in releaseHeldBack(persisted: (try? result.get()) ?? []) }
+        hub.subscribe(plan.subscriptions, of: self)
+    }
+
+    /// Redis confirmed every channel (the hub calls this once, while the socket is open): what is
+    /// stored can be fetched, and anything published from now on arrives live.
+    func subscriptionConfirmed() {
+        guard state.canSendData else { return }
+        subscriptionsCounted = true
+        hub.counters.subscriptions.add(plan.subscriptions.count)
+        if let unpublished = occasional?.unpublished, !unpublished.isEmpty {
+            occasional?.unpublished = []
+            for payload in unpublished { hub.publish(payload, to: plan.publications) }
         }
+        hub.fetchPersisted(plan.subscriptions).whenComplete { [self] result in releaseHeldBack(persisted: (try? result.get()) ?? []) }
     }
 
     /// Sends the persisted messages, then the live ones that arrived meanwhile, in order.
@@ -117,8 +125,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.releaseChannelList(plan.subscriptions)
             logClosed()
         }
-        if subscriptionConfirmed { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
-        subscriptionConfirmed = false
+        if subscriptionsCounted { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
+        subscriptionsCounted = false
         self.context = nil
         context.fireChannelInactive()
     }
@@ -210,9 +218,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.counters.clientBytesIn.add(payload.readableBytes)
             if !plan.echo { ensuredOccasional.lastSent = payload }
             if heldBack != nil { ensuredOccasional.sentWhileHeldBack = payload }
+            if awaitingConfirmation, ensuredOccasional.unpublished.count < Self.maxUnpublished { return ensuredOccasional.unpublished.append(payload) }
             hub.publish(payload, to: plan.publications)
         }
     }
+
+    /// Its channels are not all confirmed yet: what the client publishes meanwhile waits, so that
+    /// it comes back live (with echo) rather than racing the SUBSCRIBE to Redis.
+    private var awaitingConfirmation: Bool { heldBack != nil && !subscriptionsCounted }
+    /// Past this many (Redis may be down a while) a client's messages go to Redis at once, as they come.
+    private static let maxUnpublished = 128
 
     private func isHeartbeat(_ payload: ByteBuffer) -> Bool {
         guard let heartbeat = hub.settings.heartbeat else { return false }
@@ -345,6 +360,8 @@ private final class OccasionalState {
     /// What the client published while its stored messages were being fetched: the fetch may find it
     /// stored already, and the client gets its own message live (with echo) or not at all.
     var sentWhileHeldBack: ByteBuffer?
+    /// What the client published before Redis confirmed its channels, published at confirmation.
+    var unpublished: [ByteBuffer] = []
     /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
     var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
     /// For the closing log line: the first close code sent or received, and why the server dropped
