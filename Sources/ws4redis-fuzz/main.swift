@@ -126,31 +126,56 @@ func fuzzFrames(_ input: [UInt8], _ random: inout SplitMix64) -> [String] {
 
 let validator = HandshakeValidator(urlPrefix: "/ws/", echoPath: "/echo")
 
-func fuzzHandshake(_ input: [UInt8]) -> [String] {
-    let text = String(decoding: input, as: UTF8.self)
-    let lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
-    let requestLine = (lines.first ?? "").split(separator: " ")
-    let target = requestLine.count > 1 ? String(requestLine[1]) : "/"
-    let query = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
-    let headers = lines.dropFirst().compactMap { line -> (name: String, value: String)? in
-        guard let colon = line.firstIndex(of: ":") else { return nil }
-        return (String(line[..<colon]), String(line[line.index(after: colon)...]))
+/// The standalone listener's request parser, fed whole and in random chunks: both must end the same.
+func parseHead(_ input: [UInt8], chunked: Bool, _ random: inout SplitMix64) -> Result<ParsedRequestHead?, HTTPRequestError> {
+    var parser = HTTPRequestParser(maxHeadSize: 4096)
+    var buffer = ByteBuffer()
+    var rest = input[...]
+    while !rest.isEmpty {
+        let size = chunked ? Int.random(in: 1...max(1, rest.count), using: &random) : rest.count
+        buffer.writeBytes(rest.prefix(size))
+        rest = rest.dropFirst(size)
+        do {
+            if let head = try parser.nextHead(from: &buffer) { return .success(head) }
+        } catch {
+            return .failure(error)
+        }
     }
-    let request = HandshakeRequest(
-        method: requestLine.first.map(String.init) ?? "", path: String(target.prefix { $0 != "?" }), query: query,
-        httpVersion: requestLine.count > 2 ? String(requestLine[2]) : "", headers: headers
-    )
+    return .success(nil)
+}
+
+func fuzzHandshake(_ input: [UInt8], _ random: inout SplitMix64) -> [String] {
+    let text = String(decoding: input, as: UTF8.self)
+    let whole = parseHead(input, chunked: false, &random)
+    let chunked = parseHead(input, chunked: true, &random)
     var violations: [String] = []
+    switch (whole, chunked) {
+    case (.success(let a), .success(let b)) where a?.target != b?.target || a?.headers.count != b?.headers.count:
+        violations.append("whole and chunked parses differ")
+    case (.failure(let a), .failure(let b)) where a.status != b.status && ![a.status, b.status].contains(431):
+        violations.append("whole and chunked parses refuse differently: \(a) / \(b)")
+    case (.failure(let error), _) where ![400, 431, 505].contains(error.status):
+        violations.append("unexpected parse status \(error.status)")
+    default:
+        break
+    }
+    guard case .success(let parsed?) = whole else { return violations + fuzzTexts(text, query: nil) }
+    let request = parsed.handshakeRequest(remoteAddress: "127.0.0.1")
+    let query = request.query
     switch validator.decide(request) {
     case .accepted(let accepted):
         if !accepted.responseHeaders.contains(where: { $0.name == "Sec-WebSocket-Accept" }) { violations.append("accepted without Sec-WebSocket-Accept") }
     case .refused(let refusal):
         if ![400, 403, 404, 426, 431].contains(refusal.status) { violations.append("unexpected status \(refusal.status)") }
     }
+    return violations + fuzzTexts(text, query: query)
+}
+
+func fuzzTexts(_ text: String, query: String?) -> [String] {
     _ = ChannelFlags(query: query.map { Substring($0) })
     _ = try? SignedToken.verify(text, secret: Array("secret".utf8), now: 0)
     _ = DeflateNegotiation.negotiate(offers: [text])
-    return violations
+    return []
 }
 
 let (seconds, seed) = arguments()
@@ -163,7 +188,7 @@ while Double(time(nil)) < deadline {
     for _ in 0..<200 {
         let frames = mutate(frameSeeds.randomElement(using: &random)!, frameSeeds, &random)
         let handshake = mutate(handshakeCorpus.randomElement(using: &random)!, handshakeCorpus, &random)
-        let violations = fuzzFrames(frames, &random) + fuzzHandshake(handshake)
+        let violations = fuzzFrames(frames, &random) + fuzzHandshake(handshake, &random)
         executions.frames += 1
         executions.handshakes += 1
         guard violations.isEmpty else {

@@ -102,7 +102,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func route(_ head: ParsedRequestHead, context: ChannelHandlerContext) {
-        let (path, query) = Self.split(head.target)
+        let path = head.pathAndQuery.path
         let isGET = head.method == "GET"
         let keepAlive = head.keepAlive && !head.hasBody
         if path == "/healthz", isGET {
@@ -117,10 +117,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             return respond(status: 404, headers: [("Content-Type", "text/plain")], body: "not found: \(path)\n", closing: !keepAlive,
                            omittingBody: head.method == "HEAD", context: context)
         }
-        let request = HandshakeRequest(
-            method: head.method, path: path, query: query, httpVersion: head.version, headers: head.headers,
-            remoteAddress: context.channel.remoteAddress?.ipAddress
-        )
+        let request = head.handshakeRequest(remoteAddress: context.channel.remoteAddress?.ipAddress)
         switch server.decide(request, on: context.eventLoop) {
         case .decided(let decision):
             carryOut(decision, for: head, context: context)
@@ -185,10 +182,5 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelReadComplete()
         }
         pipeline.removeHandler(context: context, promise: nil)
-    }
-
-    private static func split(_ target: String) -> (path: String, query: String?) {
-        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target.removingPercentEncoding(), nil) }
-        return (String(target[..<mark]).removingPercentEncoding(), String(target[target.index(after: mark)...]))
     }
 }

@@ -1,12 +1,12 @@
 import NIOCore
 
 /// An HTTP/1.x request head as the standalone listener needs it.
-struct ParsedRequestHead {
+package struct ParsedRequestHead {
     var method: String
-    var target: String
+    package var target: String
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     var minorVersion: UInt8
-    var headers: [(name: String, value: String)]
+    package var headers: [(name: String, value: String)]
     /// Whether the connection stays open after the response (RFC 9112 §9.3).
     var keepAlive: Bool
     /// A body follows (Content-Length over 0, or Transfer-Encoding). The listener reads no bodies:
@@ -14,11 +14,22 @@ struct ParsedRequestHead {
     var hasBody: Bool
 
     var version: String { minorVersion == 0 ? "HTTP/1.0" : "HTTP/1.1" }
+
+    /// The request as the handshake validator takes it: the path percent-decoded, the query raw.
+    package func handshakeRequest(remoteAddress: String?) -> HandshakeRequest {
+        let (path, query) = pathAndQuery
+        return HandshakeRequest(method: method, path: path, query: query, httpVersion: version, headers: headers, remoteAddress: remoteAddress)
+    }
+
+    var pathAndQuery: (path: String, query: String?) {
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target.removingPercentEncoding(), nil) }
+        return (String(target[..<mark]).removingPercentEncoding(), String(target[target.index(after: mark)...]))
+    }
 }
 
 /// Why a request head was refused, with the status to answer.
-struct HTTPRequestError: Error, Equatable {
-    let status: Int
+package struct HTTPRequestError: Error, Equatable {
+    package let status: Int
     let detail: String
 
     static func malformed(_ detail: String) -> HTTPRequestError { HTTPRequestError(status: 400, detail: detail) }
@@ -28,18 +39,18 @@ struct HTTPRequestError: Error, Equatable {
 /// machine over one cumulation buffer that remembers how far it looked, so a head dripped in byte
 /// by byte is scanned once. Strict where a lax reading would let requests be smuggled: header
 /// names without whitespace before the colon, no obs-fold, one Content-Length, no controls.
-struct HTTPRequestParser {
+package struct HTTPRequestParser {
     /// Refuses (431) a head that has not ended within this many bytes.
     let maxHeadSize: Int
     /// Bytes of the buffer's readable part already searched for the end of the head.
     private var scanned = 0
 
-    init(maxHeadSize: Int) {
+    package init(maxHeadSize: Int) {
         self.maxHeadSize = maxHeadSize
     }
 
     /// Takes the next complete head off the front of `buffer`; nil while it is incomplete.
-    mutating func nextHead(from buffer: inout ByteBuffer) throws(HTTPRequestError) -> ParsedRequestHead? {
+    package mutating func nextHead(from buffer: inout ByteBuffer) throws(HTTPRequestError) -> ParsedRequestHead? {
         let found = buffer.withUnsafeReadableBytes { Self.endOfHead(in: $0, from: scanned) }
         guard let length = found else {
             scanned = max(0, buffer.readableBytes - 3)
