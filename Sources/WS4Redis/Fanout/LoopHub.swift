@@ -151,14 +151,22 @@ package final class LoopHub {
         multiplexer.release(released, hub: self)
     }
 
-    /// The stored messages of channels (GET each), on this loop; channels with nothing stored are left out.
-    func fetchPersisted(_ channels: [String]) -> EventLoopFuture<[ByteBuffer]> {
-        redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).map { replies in
-            replies.compactMap { reply in
+    /// The stored messages of channels (GET each), handed to `deliver` on this loop; channels with
+    /// nothing stored are left out, and none come while Redis is away. One callback, no future
+    /// chain: this runs once per handshake.
+    func fetchPersisted(_ channels: [String], then deliver: @escaping ([ByteBuffer]) -> Void) {
+        let eventLoop = eventLoop
+        redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).whenComplete { result in
+            let stored = ((try? result.get()) ?? []).compactMap { reply -> ByteBuffer? in
                 if case .bulk(let value) = reply { return value }
                 return nil
             }
-        }.hop(to: eventLoop)
+            if eventLoop.inEventLoop {
+                deliver(stored)
+            } else {
+                eventLoop.execute { deliver(stored) }
+            }
+        }
     }
 
     /// Publishes a client's message as the original does: PUBLISH to each channel, and SET ... EX.

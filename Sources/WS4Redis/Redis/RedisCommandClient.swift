@@ -53,6 +53,8 @@ final class RedisCommandClient: RedisCommands {
             return promise.futureResult
         }
         channel.flush()
+        // One command (a handshake's GET) needs no gathering of replies.
+        if replies.count == 1 { return replies[0].map { [$0] } }
         return EventLoopFuture.whenAllSucceed(replies, on: eventLoop)
     }
 
