@@ -49,6 +49,7 @@ struct pending {
     struct host *host;
     /* Under host->lock: */
     struct MHD_Connection *connection;  /* suspended and waiting; NULL once resumed or gone */
+    bool asking;                        /* start_check() is still in server_check_handshake_async() */
     ws4r_handshake *handshake;          /* the decision, from the callback until the request takes it */
     struct pending *previous, *next;    /* in host->suspended while `connection` is set */
 };
@@ -415,25 +416,30 @@ static struct MHD_Connection *detach(struct host *host, struct pending *pending)
 }
 
 /* The core's done callback (ws4r_handshake_fn): on a core thread, or on MHD's thread before
-   server_check_handshake_async() returns. Keeps the decision and wakes the connection, whose
-   next access-handler call answers it. */
+   server_check_handshake_async() returns. Keeps the decision; a suspended connection is woken,
+   and its next access-handler call answers it, one not suspended yet is answered by start_check(). */
 static void handshake_decided(void *context, ws4r_handshake *handshake) {
     struct pending *pending = context;
     struct host *host = pending->host;
     pthread_mutex_lock(&host->lock);
     struct MHD_Connection *connection = detach(host, pending);
-    if (connection != NULL) {
+    if (connection != NULL || pending->asking) {
         pending->handshake = handshake;
         handshake = NULL;
-        MHD_resume_connection(connection);
     }
+    if (connection != NULL)
+        MHD_resume_connection(connection);
     pthread_mutex_unlock(&host->lock);
     /* Nobody waits any more (the request ended, or http_quiesce() answered it). */
     host->api->handshake_free(handshake);
     pending_release(pending);
 }
 
-/* Suspends the connection and asks the core; the handler runs again when the decision is in. */
+static enum MHD_Result answer_check(struct host *host, struct MHD_Connection *connection, struct request *request);
+
+/* Asks the core, and answers at once when it decides during the call (no identity source to ask:
+   the common case, without a suspend and a wake-up); otherwise suspends the connection, and the
+   handler runs again when the decision is in. */
 static enum MHD_Result start_check(struct host *host, struct MHD_Connection *connection, struct request *request,
                                    const ws4r_request *websocket) {
     struct pending *pending = calloc(1, sizeof *pending);
@@ -447,7 +453,22 @@ static enum MHD_Result start_check(struct host *host, struct MHD_Connection *con
         free(pending);
         return reply(connection, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT, "the server is shutting down\n");
     }
-    /* Suspended before the core can decide: the callback may run at once, on any thread. */
+    pending->asking = true;
+    pthread_mutex_unlock(&host->lock);
+    request->pending = pending;
+
+    int status = host->api->server_check_handshake_async(host->server, websocket, handshake_decided, pending);
+    pthread_mutex_lock(&host->lock);
+    pending->asking = false;
+    if (status != WS4R_OK || pending->handshake != NULL) {
+        pthread_mutex_unlock(&host->lock);
+        request->check_status = status;
+        if (status != WS4R_OK)
+            pending_release(pending); /* the callback will not run: drop its reference */
+        request->resumed = true;
+        return answer_check(host, connection, request);
+    }
+    /* Suspended under the lock: a callback on a core thread wakes it only once it is. */
     MHD_suspend_connection(connection);
     pending->connection = connection;
     pending->next = host->suspended;
@@ -455,20 +476,6 @@ static enum MHD_Result start_check(struct host *host, struct MHD_Connection *con
         host->suspended->previous = pending;
     host->suspended = pending;
     pthread_mutex_unlock(&host->lock);
-    request->pending = pending;
-
-    int status = host->api->server_check_handshake_async(host->server, websocket, handshake_decided, pending);
-    if (status != WS4R_OK) {
-        /* The callback will not run: wake the connection ourselves (safe on MHD's thread too: it
-           stays suspended until MHD's loop resumes it), and drop the callback's reference. */
-        request->check_status = status;
-        pthread_mutex_lock(&host->lock);
-        struct MHD_Connection *suspended = detach(host, pending);
-        if (suspended != NULL)
-            MHD_resume_connection(suspended);
-        pthread_mutex_unlock(&host->lock);
-        pending_release(pending);
-    }
     return MHD_YES;
 }
 
