@@ -149,6 +149,8 @@ final class FanoutFixture {
         loop.run()
         multiplexer.connected(EmbeddedChannel(loop: loop), shard: 0)
         multiplexer.received(.subscribed(channel: "broadcast:chat"))
+        // As the subscriber connection does at the end of each read: the hub hears of the confirmation.
+        multiplexer.flushBatches()
         loop.run()
 
         let payload = ByteBuffer(bytes: textPayload(payloadSize))

@@ -146,7 +146,7 @@ package final class ChannelMultiplexer {
     }
 
     /// The end of one read from Redis: one hop per hub carries everything that read brought.
-    func flushBatches() {
+    package func flushBatches() {
         for (index, batch) in batches.enumerated() where !batch.isEmpty {
             let hub = hubs[index]
             batches[index] = []
