@@ -460,7 +460,9 @@ static enum MHD_Result start_check(struct host *host, struct MHD_Connection *con
     int status = host->api->server_check_handshake_async(host->server, websocket, handshake_decided, pending);
     pthread_mutex_lock(&host->lock);
     pending->asking = false;
-    if (status != WS4R_OK || pending->handshake != NULL) {
+    /* Also when http_quiesce() ran meanwhile: it resumed whom it found suspended, and a connection
+       suspended after it would stay so (MHD_stop_daemon() panics on that). answer_check() says 503. */
+    if (status != WS4R_OK || pending->handshake != NULL || host->stopping) {
         pthread_mutex_unlock(&host->lock);
         request->check_status = status;
         if (status != WS4R_OK)

@@ -107,11 +107,14 @@ package final class LoopHub {
             unansweredRequests[channel] = unanswered > 1 ? unanswered - 1 : nil
             if unanswered == 1 { subscribers[channel]?.confirmed = true }
         }
+        // Taken off the list first: a confirmed connection goes on to fetch and publish.
+        var confirmed: [WebSocketConnectionHandler] = []
         awaitingConfirmation.removeAll { connection in
             guard connection.channels.allSatisfy({ subscribers[$0]?.confirmed == true }) else { return false }
-            connection.subscriptionConfirmed()
+            confirmed.append(connection)
             return true
         }
+        for connection in confirmed { connection.subscriptionConfirmed() }
     }
 
     /// The Redis connection carrying these channels was lost: new subscribers wait until the

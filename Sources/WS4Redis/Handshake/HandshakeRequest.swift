@@ -33,9 +33,6 @@ public struct HandshakeRequest: Sendable {
 
     /// Whether a comma-separated header (Connection, Upgrade) lists `token` (in lowercase), case-insensitively.
     func headerLists(_ name: String, token: String) -> Bool {
-        headers.contains { header in
-            header.name.utf8.equalsIgnoringASCIICase(name)
-                && header.value.utf8.split(separator: UInt8(ascii: ",")).contains { $0.trimmingWhitespace().equalsIgnoringASCIICase(token) }
-        }
+        headers.contains { $0.name.utf8.equalsIgnoringASCIICase(name) && $0.value.utf8.listsToken(token) }
     }
 }

@@ -102,7 +102,8 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func route(_ head: ParsedRequestHead, context: ChannelHandlerContext) {
-        let path = head.pathAndQuery.path
+        let request = head.handshakeRequest(remoteAddress: context.channel.remoteAddress?.ipAddress)
+        let path = request.path
         let isGET = head.method == "GET"
         let keepAlive = head.keepAlive && !head.hasBody
         if path == "/healthz", isGET {
@@ -117,7 +118,6 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             return respond(status: 404, headers: [("Content-Type", "text/plain")], body: "not found: \(path)\n", closing: !keepAlive,
                            omittingBody: head.method == "HEAD", context: context)
         }
-        let request = head.handshakeRequest(remoteAddress: context.channel.remoteAddress?.ipAddress)
         switch server.decide(request, on: context.eventLoop) {
         case .decided(let decision):
             carryOut(decision, for: head, context: context)

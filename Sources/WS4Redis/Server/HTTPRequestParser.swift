@@ -20,13 +20,12 @@ package struct ParsedRequestHead {
 
     /// The request as the handshake validator takes it: the path percent-decoded, the query raw.
     package func handshakeRequest(remoteAddress: String?) -> HandshakeRequest {
-        let (path, query) = pathAndQuery
-        return HandshakeRequest(method: method, path: path, query: query, httpVersion: version, headers: headers, remoteAddress: remoteAddress)
-    }
-
-    var pathAndQuery: (path: String, query: String?) {
-        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target.removingPercentEncoding(), nil) }
-        return (String(target[..<mark]).removingPercentEncoding(), String(target[target.index(after: mark)...]))
+        let mark = target.utf8.firstIndex(of: UInt8(ascii: "?"))
+        let path = mark.map { String(target[..<$0]) } ?? target
+        let query = mark.map { String(target[target.index(after: $0)...]) }
+        return HandshakeRequest(
+            method: method, path: path.removingPercentEncoding(), query: query, httpVersion: version, headers: headers, remoteAddress: remoteAddress
+        )
     }
 }
 
@@ -57,19 +56,19 @@ package struct HTTPRequestParser {
         let found = buffer.withUnsafeReadableBytes { Self.endOfHead(in: $0, from: scanned) }
         guard let length = found else {
             scanned = max(0, buffer.readableBytes - 3)
-            if buffer.readableBytes > maxHeadSize {
-                throw HTTPRequestError(status: 431, detail: "the request head exceeds \(maxHeadSize) bytes")
-            }
+            if buffer.readableBytes > maxHeadSize { throw headTooLarge }
             return nil
         }
         scanned = 0
-        guard length <= maxHeadSize else { throw HTTPRequestError(status: 431, detail: "the request head exceeds \(maxHeadSize) bytes") }
+        guard length <= maxHeadSize else { throw headTooLarge }
         let head = buffer.withUnsafeReadableBytes { bytes in
             Result { () throws(HTTPRequestError) in try Self.parse(UnsafeRawBufferPointer(rebasing: bytes[..<length])) }
         }
         buffer.moveReaderIndex(forwardBy: length)
         return try head.get()
     }
+
+    private var headTooLarge: HTTPRequestError { HTTPRequestError(status: 431, detail: "the request head exceeds \(maxHeadSize) bytes") }
 
     /// The length of the head including its empty line, if it has ended: lines end in CRLF or LF.
     private static func endOfHead(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
@@ -91,7 +90,7 @@ package struct HTTPRequestParser {
         guard let requestLine else { throw .malformed("no request line") }
         var request = try parseRequestLine(requestLine)
         var contentLength: Int?
-        var connectionTokens = ConnectionTokens()
+        var (asksToClose, asksToKeepAlive) = (false, false)
         while let line = lines.next(), !line.isEmpty {
             let (name, value) = try parseHeaderLine(line)
             if name.equalsIgnoringASCIICase("content-length") {
@@ -101,12 +100,13 @@ package struct HTTPRequestParser {
             } else if name.equalsIgnoringASCIICase("transfer-encoding") {
                 request.hasBody = true
             } else if name.equalsIgnoringASCIICase("connection") {
-                connectionTokens.read(value)
+                asksToClose = asksToClose || value.listsToken("close")
+                asksToKeepAlive = asksToKeepAlive || value.listsToken("keep-alive")
             }
             request.headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         if let contentLength, contentLength > 0 { request.hasBody = true }
-        request.keepAlive = request.minorVersion == 0 ? connectionTokens.keepAlive : !connectionTokens.close
+        request.keepAlive = request.minorVersion == 0 ? asksToKeepAlive : !asksToClose
         return request
     }
 
@@ -144,7 +144,8 @@ package struct HTTPRequestParser {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { throw .malformed("header line without a colon") }
         let name = line[..<colon]
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else { throw .malformed("malformed header name") }
-        let value = line[(colon + 1)...].trimmingOptionalWhitespace()
+        // OWS (RFC 9110 §5.6.3): spaces and tabs only; a CR left in the value is refused below.
+        let value = line[(colon + 1)...].trimming { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == UInt8(ascii: "\t") }) else { throw .malformed("control character in a header value") }
         return (name, value)
     }
@@ -186,20 +187,6 @@ private struct Lines {
     }
 }
 
-/// The `close` and `keep-alive` options of Connection headers.
-private struct ConnectionTokens {
-    var close = false
-    var keepAlive = false
-
-    mutating func read(_ value: UnsafeRawBufferPointer.SubSequence) {
-        for token in value.split(separator: UInt8(ascii: ",")) {
-            let word = token.trimmingOptionalWhitespace()
-            if word.equalsIgnoringASCIICase("close") { close = true }
-            if word.equalsIgnoringASCIICase("keep-alive") { keepAlive = true }
-        }
-    }
-}
-
 extension Slice<UnsafeRawBufferPointer> {
     /// memchr: a head is scanned for line ends twice, and a generic search costs several
     /// instructions per byte.
@@ -207,13 +194,5 @@ extension Slice<UnsafeRawBufferPointer> {
         guard !isEmpty, let base = base.baseAddress else { return nil }
         guard let found = memchr(base + startIndex, Int32(UInt8(ascii: "\n")), count) else { return nil }
         return base.distance(to: UnsafeRawPointer(found))
-    }
-
-    /// Without leading and trailing spaces and tabs (OWS, RFC 9110 §5.6.3).
-    fileprivate func trimmingOptionalWhitespace() -> Self {
-        var trimmed = self
-        while let byte = trimmed.first, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { trimmed = trimmed.dropFirst() }
-        while let byte = trimmed.last, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { trimmed = trimmed.dropLast() }
-        return trimmed
     }
 }

@@ -28,14 +28,26 @@ extension String {
     }
 }
 
-extension Substring.UTF8View {
-    /// Without leading and trailing spaces, tabs, CRs and LFs.
-    func trimmingWhitespace() -> Substring.UTF8View {
-        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+extension BidirectionalCollection<UInt8> where SubSequence == Self {
+    /// Without the leading and trailing bytes that `isTrimmed` picks.
+    func trimming(while isTrimmed: (UInt8) -> Bool) -> Self {
         var view = self
-        while let first = view.first, isSpace(first) { view = view.dropFirst() }
-        while let last = view.last, isSpace(last) { view = view.dropLast() }
+        while let first = view.first, isTrimmed(first) { view = view.dropFirst() }
+        while let last = view.last, isTrimmed(last) { view = view.dropLast() }
         return view
+    }
+
+    /// Without leading and trailing spaces, tabs, CRs and LFs.
+    func trimmingWhitespace() -> Self {
+        trimming { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+    }
+}
+
+extension Collection<UInt8> where SubSequence: BidirectionalCollection, SubSequence.SubSequence == SubSequence {
+    /// Whether this comma-separated value (of Connection, Upgrade) lists `token` (in lowercase),
+    /// whitespace and ASCII case aside.
+    func listsToken(_ token: String) -> Bool {
+        split(separator: UInt8(ascii: ",")).contains { $0.trimmingWhitespace().equalsIgnoringASCIICase(token) }
     }
 }
 

@@ -21,8 +21,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var state = ConnectionStateMachine()
     private var context: ChannelHandlerContext?
     private var started = false
-    /// Its subscriptions are counted in the server's figures (from confirmation to close).
-    private var subscriptionsCounted = false
+    /// Redis confirmed every channel; from then until the close its subscriptions count in the server's figures.
+    private var subscriptionsConfirmed = false
     /// Live frames held back until the persisted messages have gone out; nil once they have.
     private var heldBack: [ByteBuffer]? = []
     /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
@@ -82,7 +82,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// stored can be fetched, and anything published from now on arrives live.
     func subscriptionConfirmed() {
         guard state.canSendData else { return }
-        subscriptionsCounted = true
+        subscriptionsConfirmed = true
         hub.counters.subscriptions.add(plan.subscriptions.count)
         if let unpublished = occasional?.unpublished, !unpublished.isEmpty {
             occasional?.unpublished = []
@@ -125,8 +125,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.releaseChannelList(plan.subscriptions)
             logClosed()
         }
-        if subscriptionsCounted { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
-        subscriptionsCounted = false
+        if subscriptionsConfirmed { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
+        subscriptionsConfirmed = false
         self.context = nil
         context.fireChannelInactive()
     }
@@ -218,14 +218,17 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.counters.clientBytesIn.add(payload.readableBytes)
             if !plan.echo { ensuredOccasional.lastSent = payload }
             if heldBack != nil { ensuredOccasional.sentWhileHeldBack = payload }
-            if awaitingConfirmation, ensuredOccasional.unpublished.count < Self.maxUnpublished { return ensuredOccasional.unpublished.append(payload) }
+            if awaitingConfirmation, ensuredOccasional.unpublished.count < Self.maxUnpublished {
+                ensuredOccasional.unpublished.append(payload)
+                return
+            }
             hub.publish(payload, to: plan.publications)
         }
     }
 
     /// Its channels are not all confirmed yet: what the client publishes meanwhile waits, so that
     /// it comes back live (with echo) rather than racing the SUBSCRIBE to Redis.
-    private var awaitingConfirmation: Bool { heldBack != nil && !subscriptionsCounted }
+    private var awaitingConfirmation: Bool { heldBack != nil && !subscriptionsConfirmed }
     /// Past this many (Redis may be down a while) a client's messages go to Redis at once, as they come.
     private static let maxUnpublished = 128
 
