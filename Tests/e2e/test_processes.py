@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Callable
 
@@ -78,3 +79,16 @@ def test_workers_share_the_port_and_are_restarted(server_factory: Callable[..., 
     # SIGTERM to the supervisor: it forwards it, and exits 0 once every worker exited 0.
     server.stop_and_check()
     assert not [pid for pid in final_workers if Path(f"/proc/{pid}").exists()], "workers outlived their supervisor"
+
+
+def test_a_second_server_on_a_taken_port_exits_with_the_reason(server_factory: Callable[..., Server], prefix: Path) -> None:
+    """The listeners share their port among the event loops (SO_REUSEPORT); a server without
+    --reuse-port on must still be refused a port another server listens on, and exit cleanly
+    (a Redis connection still being made when it gave up once crashed it)."""
+    first = server_factory("standalone")
+    for _ in range(5):
+        second = subprocess.run([str(prefix / "bin" / "ws4redis"), "serve", "--listen", f"127.0.0.1:{first.port}", "--redis", first.redis_url,
+                                 "--threads", "2"], capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1, second
+        assert f"cannot listen on 127.0.0.1:{first.port}" in second.stderr and "Address already in use" in second.stderr, second.stderr
+    assert first.health()[0] == 200

@@ -34,7 +34,7 @@ extension Setting {
         .integer("processes", 1, "ws4redis serve: worker processes sharing the port (SO_REUSEPORT), restarted when they die; each has its own Redis connection") {
             $0.processes = max($1, 1)
         },
-        Setting(name: "reuse_port", defaultValue: "off", help: "on: the standalone listener binds with SO_REUSEPORT, so several processes share its port", original: nil) {
+        Setting(name: "reuse_port", defaultValue: "off", help: "on: other processes may join the standalone listener's port (SO_REUSEPORT); off: a port another server listens on is refused", original: nil) {
             guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("reuse_port is on or off, got '\($1)'") }
             $0.reusePort = $1 == "on"
         },

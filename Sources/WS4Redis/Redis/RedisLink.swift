@@ -98,8 +98,10 @@ final class RedisLink {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelInitializer { [makeHandlers, tls] channel in
+            .channelInitializer { [self, makeHandlers, tls] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // The owner that makes the handlers may be gone once stop() has completed.
+                    guard !stopped else { throw WS4RedisError(.state, "stopped") }
                     if let tls, case .tcp(let host, _) = address {
                         let hostname = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
@@ -123,7 +125,9 @@ final class RedisLink {
 
     /// The first failure in a row is worth a warning (Redis down, a wrong URL); retries are not.
     private func failedToConnect(_ reason: String) {
-        if backoff.isFresh, !stopped {
+        // An attempt that outlived stop(): its owner has been told all it needs.
+        guard !stopped else { return }
+        if backoff.isFresh {
             logger.warning("cannot connect to Redis; retrying with back-off", metadata: ["redis": "\(endpoint.description)", "reason": "\(reason)"])
         }
         lost(reason)

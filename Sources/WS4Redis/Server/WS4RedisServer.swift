@@ -30,7 +30,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         let subscriber: SubscriberGroup
         let commands: any RedisCommands
         let authorizer: HandshakeAuthorizer
-        let listener: (any Channel)?
+        let listeners: LoopListeners?
         let timers: [RepeatedTask]
     }
 
@@ -55,7 +55,7 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     /// The address the standalone listener is bound to (the real port when 0 was asked for).
     public var listenAddress: SocketAddress? {
-        lock.withLock { running?.listener?.localAddress }
+        lock.withLock { running?.listeners?.localAddress }
     }
 
     public func start() throws {
@@ -85,19 +85,19 @@ public final class WS4RedisServer: @unchecked Sendable {
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
         let subscriber = try SubscriberGroup(endpoint: redis, topology: topology, multiplexer: multiplexer, counters: counters, logger: logger)
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
-        var listener: (any Channel)?
+        var listeners: LoopListeners?
         do {
             topology?.start()
             subscriber.start()
             commands.start()
             if configuration.requireRedis { try requireRedis(commands) }
-            listener = try configuration.listenAddress.map { try bind($0, group: group, hubsByLoop: hubsByLoop) }
+            listeners = try configuration.listenAddress.map { try listen(on: $0, hubs: hubs) }
             return Running(
                 group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
-                authorizer: authorizer, listener: listener, timers: timers(for: hubs)
+                authorizer: authorizer, listeners: listeners, timers: timers(for: hubs)
             )
         } catch {
-            try? listener?.close().wait()
+            listeners?.close()
             topology?.stop()
             try? subscriber.stop().wait()
             try? commands.stop().wait()
@@ -129,23 +129,13 @@ public final class WS4RedisServer: @unchecked Sendable {
         return timers
     }
 
-    private func bind(_ address: HostAndPort, group: MultiThreadedEventLoopGroup, hubsByLoop: [ObjectIdentifier: LoopHub]) throws -> any Channel {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
-                    try applySocketOptions(to: channel)
-                    let hub = hubsByLoop[ObjectIdentifier(channel.eventLoop as AnyObject)]!
-                    try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hub))
-                }
+    private func listen(on address: HostAndPort, hubs: [LoopHub]) throws -> LoopListeners {
+        try LoopListeners.bind(address, loops: hubs.map(\.eventLoop), sharedWithOtherProcesses: configuration.reusePort) { [self] channel, index in
+            channel.eventLoop.makeCompletedFuture {
+                // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
+                try applySocketOptions(to: channel)
+                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hubs[index]))
             }
-        do {
-            return try bootstrap.bind(host: address.host, port: address.port).wait()
-        } catch {
-            throw WS4RedisError(.bind, "cannot listen on \(address.host):\(address.port): \(error)")
         }
     }
 
@@ -169,7 +159,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     /// Closes every websocket with 1001, waits for them (at most `timeout`), then stops everything.
     public func stop(timeout: TimeAmount = .seconds(5)) {
         guard let running = lock.withLock({ () -> Running? in defer { running = nil }; return running }) else { return }
-        try? running.listener?.close().wait()
+        running.listeners?.close()
         let closing = running.hubs.map { hub in
             hub.eventLoop.flatSubmit { hub.closeAll(code: .goingAway, reason: "server shutting down", timeout: timeout) }
         }
