@@ -65,9 +65,10 @@ $(VENV)/.ready: Tests/e2e/requirements.txt
 run: deps stage
 	./scripts/run-demo.sh $(STAGE)
 
-# Debug build: the unit tests use @testable to drive internal state machines directly.
+# Debug build: the unit tests use @testable to drive internal state machines directly. Only the test
+# bundle and what it imports (the CLI and the micro benchmarks are built in release, by stage and bench-micro).
 unit-test:
-	swift build --build-tests
+	swift build --product ws4redisPackageTests
 	swift test --skip-build
 
 ## fuzz: the mutation fuzzer over the frame, handshake, flag, token and extension parsers (FUZZ_SECONDS, default 600).

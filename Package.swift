@@ -84,6 +84,8 @@ let package = Package(
             dependencies: [
                 "WS4Redis",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // Run by the benchmark plugin: `make bench-micro` (Benchmarks/README.md).

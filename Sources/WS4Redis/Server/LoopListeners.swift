@@ -54,7 +54,9 @@ struct LoopListeners {
         guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         defer { Glibc.close(descriptor) }
         var on: Int32 = 1
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw IOError(errnoCode: errno, reason: "setsockopt(SO_REUSEADDR)")
+        }
         let bound = socketAddress.withSockAddr { Glibc.bind(descriptor, $0, socklen_t($1)) }
         guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
     }
