@@ -147,8 +147,10 @@ def markdown_report(command: str, started: str, note: str | None, facts: list[tu
         "queue of the burst, the steady scenarios show latency without a backlog.",
         "- Server CPU and RSS: utime+stime and VmRSS from /proc, summed over the server's processes (nginx: master and "
         "workers; scale out: nginx and every node). RSS per connection = (RSS holding N − RSS before) / N.",
-        "- \"server process fd limit\": one server process holds at most ~19,500 sockets here (hard limit 20,000); "
-        "`run.py --standalone-processes N` passes `--processes N` to `ws4redis serve` for the multi-process server.",
+        "- \"server process fd limit\": one server process holds at most ~19,500 sockets here (hard limit 20,000). Past "
+        "that the standalone server runs as `ws4redis serve --processes ceil(sockets / 19,500) --threads 1` (worker "
+        "processes sharing the port, one event loop each; `run.py --standalone-processes N` sets N for every scenario); "
+        "the host is one process.",
         "- Scale out runs every node on the same 2 cores: it shows what the tier costs (the nginx hop, one Redis "
         "subscription per node) and that delivery stays exactly-once and in order across nodes, not the capacity that "
         "nodes on machines of their own add.",

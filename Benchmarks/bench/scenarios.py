@@ -141,6 +141,7 @@ def full() -> list[Scenario]:
         _fanout("fanout-10k-100-4k", "side by side", 10000, 100, 4096),
         _idle("idle-10k", 10000),
         _idle("idle-50k", 50000),
+        _idle("idle-100k", 100000),
         _steady("steady-10k", "side by side", 10000, 5, 20),
         Scenario("handshakes", "handshakes: 64 concurrent open+close cycles for 10 s", "side by side", "connect", 64,
                  {"duration": 10}),

@@ -54,8 +54,9 @@ def start_ws4redis(ctx: Context, binary: str, log: Path, processes: int | None =
     """`ws4redis serve` (binary "standalone") or `ws4redis-host`, with an echo endpoint; ready once
     /healthz says Redis is connected."""
     port = free_port()
+    # Worker processes run one event loop each, as nginx's workers do.
     common = ["--listen", f"127.0.0.1:{port}", "--redis-url", f"redis://{ctx.redis.address}/0",
-              "--threads", str(EVENT_LOOPS), "--echo-path", "/echo",
+              "--threads", str(1 if processes else EVENT_LOOPS), "--echo-path", "/echo",
               # No line per websocket (Nchan runs with access_log off): logging is not what is measured.
               "--log-level", "warning"]
     if binary == "standalone":
@@ -77,19 +78,27 @@ def redis_publisher(ctx: Context) -> Callable[[str], list[str]]:
 
 @dataclass
 class Ws4redisTarget:
-    """ws4redis standalone or host, one node. `processes`: passed as `ws4redis serve --processes N`
-    (the multi-process server) when set; the socket capacity grows with it."""
+    """ws4redis standalone or host, one node. The standalone server becomes the multi-process one
+    (`ws4redis serve --processes N`) only past what one process may hold, as the peers add workers;
+    `processes` sets N for every scenario. The host is one process."""
 
     name: str
     binary: str
     processes: int | None = None
     has_echo = True
 
-    def capacity(self) -> int:
+    def capacity(self) -> int | None:
+        if self.binary == "standalone" and self.processes is None:
+            return None  # more processes when needed
         return SOCKETS_PER_PROCESS * (self.processes or 1)
 
+    def processes_for(self, sockets: int) -> int | None:
+        if self.processes is not None or self.binary != "standalone" or sockets <= SOCKETS_PER_PROCESS:
+            return self.processes
+        return math.ceil(sockets / SOCKETS_PER_PROCESS)
+
     def start(self, ctx: Context, sockets: int, tag: str) -> Deployment:
-        server, port = start_ws4redis(ctx, self.binary, ctx.directory / f"{tag}-{self.name}.log", self.processes)
+        server, port = start_ws4redis(ctx, self.binary, ctx.directory / f"{tag}-{self.name}.log", self.processes_for(sockets))
         return Deployment(pids=[server.pid], subscribe_url=lambda f: f"ws://127.0.0.1:{port}/ws/{f}?subscribe-broadcast",
                           publish_args=redis_publisher(ctx), echo_url=f"ws://127.0.0.1:{port}/echo", processes=[server])
 
