@@ -60,7 +60,7 @@ def targets_of(scenario: Scenario, args: argparse.Namespace) -> list[Target]:
 
 def skip_reason(scenario: Scenario, target: Target) -> str | None:
     capacity = target.capacity()
-    if capacity is not None and scenario.sockets > capacity:
+    if capacity is not None and scenario.server_sockets > capacity:
         return "server process fd limit"
     if scenario.mode == "echo" and not target.has_echo:
         return "no echo endpoint"
@@ -73,7 +73,7 @@ def run_one(ctx: Context, loadgen: Path, scenario: Scenario, target: Target, tag
     if outcome.skipped:
         return outcome
     try:
-        deployment = target.start(ctx, scenario.sockets, tag)
+        deployment = target.start(ctx, scenario.server_sockets, tag)
     except Exception as exc:  # a server that does not start is a result of the run, not its end
         outcome.failure = f"{target.name} did not start: {exc}"
         return outcome

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .targets import SOCKETS_PER_PROCESS
+
 Result = dict[str, Any]
 
 
@@ -85,6 +87,13 @@ class Scenario:
     mode: str
     sockets: int
     options: dict[str, Any] = field(default_factory=dict)  # loadgen options besides --connections
+    # The servers get as many processes as this many sockets need (a smoke opens few sockets but checks
+    # the multi-process servers of the 50,000-socket scenario); default: `sockets`.
+    sized_like: int | None = None
+
+    @property
+    def server_sockets(self) -> int:
+        return self.sized_like or self.sockets
 
     @property
     def metrics(self) -> tuple[Metric, ...]:
@@ -129,9 +138,9 @@ def _size(size: int) -> str:
     return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
 
 
-def _idle(key: str, sockets: int, **extra: Any) -> Scenario:
+def _idle(key: str, sockets: int, sized_like: int | None = None, **extra: Any) -> Scenario:
     return Scenario(key, f"idle: {sockets:,} websockets (server RSS per connection)", "side by side", "idle", sockets,
-                    {"rate": OPEN_RATE, "settle": 3, **extra})
+                    {"rate": OPEN_RATE, "settle": 3, **extra}, sized_like)
 
 
 def full() -> list[Scenario]:
@@ -154,13 +163,14 @@ def full() -> list[Scenario]:
 
 def smoke() -> list[Scenario]:
     """Every scenario in a few seconds. Small per-worker limits make the load generator fork several
-    workers (as the 50,000-socket scenario does) so their aggregation is checked too."""
+    workers, and `sized_like` the servers (as the 50,000-socket scenario does), so that their
+    aggregation is checked too."""
     return [
         _fanout("fanout-1k-1k", "side by side", 40, 50, 64, **{"per-worker": 25}),
         _fanout("fanout-10k-100", "side by side", 60, 20, 64),
         _fanout("fanout-10k-100-4k", "side by side", 60, 20, 4096),
         _idle("idle-10k", 100, settle=0.5),
-        _idle("idle-50k", 300, settle=0.5, **{"per-worker": 100}),
+        _idle("idle-50k", 300, sized_like=50000, settle=0.5, **{"per-worker": 100}),
         _steady("steady-10k", "side by side", 50, 20, 0.5),
         Scenario("handshakes", "handshakes: 4 concurrent open+close cycles for 1 s", "side by side", "connect", 4,
                  {"duration": 1, "per-worker": 2}),
@@ -172,7 +182,8 @@ def smoke() -> list[Scenario]:
 
 def smoke_problems(scenario: Scenario, result: Result) -> list[str]:
     """What must hold of a smoke run whatever the machine's speed: it ran, every socket opened, every
-    figure is a number, and a fan-out delivered each message exactly once, in order."""
+    figure is a number, a fan-out delivered each message exactly once, in order, and a server sized
+    past one process was measured over all of its processes."""
     problems = []
     if result.get("error"):
         problems.append(f"error: {result['error']}")
@@ -191,6 +202,11 @@ def smoke_problems(scenario: Scenario, result: Result) -> list[str]:
         for count in ("lost", "duplicated", "reordered"):
             if result.get(count):
                 problems.append(f"{count}: {result[count]}")
+    if scenario.sized_like:
+        least = math.ceil(scenario.sized_like / SOCKETS_PER_PROCESS) + 1  # the workers and their parent
+        counted = _get(result, "server", "processes") or 0
+        if counted < least:
+            problems.append(f"{counted} server processes measured, sized like {scenario.sized_like:,} sockets: at least {least}")
     if scenario.mode == "connect" and not result.get("handshakes"):
         problems.append("no handshake completed")
     if scenario.mode == "echo" and not result.get("round_trips"):
