@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .targets import SOCKETS_PER_PROCESS
+from .targets import processes_to_hold
 
 Result = dict[str, Any]
 
@@ -203,7 +203,7 @@ def smoke_problems(scenario: Scenario, result: Result) -> list[str]:
             if result.get(count):
                 problems.append(f"{count}: {result[count]}")
     if scenario.sized_like:
-        least = math.ceil(scenario.sized_like / SOCKETS_PER_PROCESS) + 1  # the workers and their parent
+        least = processes_to_hold(scenario.sized_like) + 1  # the workers and their parent
         counted = _get(result, "server", "processes") or 0
         if counted < least:
             problems.append(f"{counted} server processes measured, sized like {scenario.sized_like:,} sockets: at least {least}")

@@ -25,6 +25,10 @@ EVENT_LOOPS = 2
 NCHAN_SOCKETS_PER_WORKER = 15_000
 
 
+def processes_to_hold(sockets: int) -> int:
+    return math.ceil(sockets / SOCKETS_PER_PROCESS)
+
+
 @dataclass
 class Deployment:
     pids: list[int]
@@ -87,15 +91,15 @@ class Ws4redisTarget:
     processes: int | None = None
     has_echo = True
 
+    @property
+    def grows(self) -> bool:
+        return self.binary == "standalone" and self.processes is None
+
     def capacity(self) -> int | None:
-        if self.binary == "standalone" and self.processes is None:
-            return None  # more processes when needed
-        return SOCKETS_PER_PROCESS * (self.processes or 1)
+        return None if self.grows else SOCKETS_PER_PROCESS * (self.processes or 1)
 
     def processes_for(self, sockets: int) -> int | None:
-        if self.processes is not None or self.binary != "standalone" or sockets <= SOCKETS_PER_PROCESS:
-            return self.processes
-        return math.ceil(sockets / SOCKETS_PER_PROCESS)
+        return processes_to_hold(sockets) if self.grows and sockets > SOCKETS_PER_PROCESS else self.processes
 
     def start(self, ctx: Context, sockets: int, tag: str) -> Deployment:
         server, port = start_ws4redis(ctx, self.binary, ctx.directory / f"{tag}-{self.name}.log", self.processes_for(sockets))
@@ -147,7 +151,7 @@ class FloorTarget:
     def workers(sockets: int) -> int:
         # As many event loops as the others; more only past what 2 processes may hold (the kernel
         # spreads SO_REUSEPORT connections evenly enough: ±1% at 50,000).
-        return max(EVENT_LOOPS, math.ceil(sockets / SOCKETS_PER_PROCESS))
+        return max(EVENT_LOOPS, processes_to_hold(sockets))
 
     def start(self, ctx: Context, sockets: int, tag: str) -> Deployment:
         port = free_port()

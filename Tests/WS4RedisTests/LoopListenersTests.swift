@@ -21,17 +21,22 @@ final class LoopListenersTests: XCTestCase {
 
     private var loops: [any EventLoop] { Array(serverGroup.makeIterator()) }
 
-    private func bind(port: Int, shared: Bool, accepted: NIOLockedValueBox<[Acceptance]>? = nil) throws -> LoopListeners {
+    private func bind(port: Int, shared: Bool, onAccept: @escaping @Sendable (Acceptance) -> Void = { _ in }) throws -> LoopListeners {
         let loops = self.loops
         return try LoopListeners.bind(HostAndPort(host: "127.0.0.1", port: port), loops: loops, sharedWithOtherProcesses: shared) { channel, index in
-            accepted?.withLockedValue { $0.append(Acceptance(listener: index, onItsLoop: channel.eventLoop === loops[index])) }
+            onAccept(Acceptance(listener: index, onItsLoop: channel.eventLoop === loops[index]))
             return channel.eventLoop.makeSucceededVoidFuture()
         }
     }
 
     func testEveryLoopListensOnOnePortAndServesWhatItAccepts() throws {
         let accepted = NIOLockedValueBox<[Acceptance]>([])
-        let listeners = try bind(port: 0, shared: false, accepted: accepted)
+        let allAccepted = expectation(description: "every connection accepted")
+        allAccepted.expectedFulfillmentCount = 64
+        let listeners = try bind(port: 0, shared: false) { acceptance in
+            accepted.withLockedValue { $0.append(acceptance) }
+            allAccepted.fulfill()
+        }
         defer { listeners.close() }
         let ports = Set(listeners.channels.map { $0.localAddress?.port })
         XCTAssertEqual(listeners.channels.count, 2)
@@ -40,9 +45,11 @@ final class LoopListenersTests: XCTestCase {
 
         // The kernel hashes each connection's addresses to a listener: 64 connections all landing on one
         // of two listeners would happen once in 2^63 runs.
-        let clients = try (0..<64).map { _ in try ClientBootstrap(group: clientGroup).connect(host: "127.0.0.1", port: port).wait() }
+        let clients = try (0..<allAccepted.expectedFulfillmentCount).map { _ in
+            try ClientBootstrap(group: clientGroup).connect(host: "127.0.0.1", port: port).wait()
+        }
         defer { clients.forEach { try? $0.close().wait() } }
-        try waitUntil { accepted.withLockedValue { $0.count } == clients.count }
+        wait(for: [allAccepted], timeout: 10)
 
         let acceptances = accepted.withLockedValue { $0 }
         XCTAssertEqual(Set(acceptances.map(\.listener)), [0, 1], "both loops accept")
@@ -61,14 +68,6 @@ final class LoopListenersTests: XCTestCase {
         }
         let joined = try bind(port: port, shared: true)
         joined.close()
-    }
-
-    private func waitUntil(_ condition: () -> Bool) throws {
-        let deadline = NIODeadline.now() + .seconds(10)
-        while !condition() {
-            guard NIODeadline.now() < deadline else { return XCTFail("not accepted within 10 s") }
-            usleep(5_000)
-        }
     }
 }
 
