@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import subprocess
@@ -125,6 +126,32 @@ def test_persisted_message_sent_first(server_factory: Callable[..., Server], r: 
             await ws.close()
 
     run_async(body(), 30, "persisted message")
+
+
+def test_stored_messages_of_a_burst_of_handshakes(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    """Handshakes that arrive together share their GETs (one per channel): each socket still gets
+    exactly the stored messages of its own channels, first, and nothing where nothing is stored."""
+    server = server_factory(mode)
+    facilities = [f"burst{i}" for i in range(6)]
+    for i, facility in enumerate(facilities[:4]):
+        r.set(f"broadcast:{facility}", f"stored {i}", ex=60)
+    sockets_per_facility = 6
+
+    async def body() -> None:
+        clients = await asyncio.gather(*(open_client(server.url(f)) for f in facilities for _ in range(sockets_per_facility)))
+        try:
+            await server.await_stats(lambda s: s["subscriptions"] == len(clients), f"{len(clients)} confirmed subscriptions")
+            for facility in facilities:
+                r.publish(f"broadcast:{facility}", f"live {facility}")
+            for index, ws in enumerate(clients):
+                number = index // sockets_per_facility
+                expected = ([f"stored {number}"] if number < 4 else []) + [f"live {facilities[number]}"]
+                got, why = await receive_n(ws, len(expected), timeout=10)
+                assert got == expected, f"socket {index} on {facilities[number]}: got {got!r} ({why}), expected {expected!r}"
+        finally:
+            await asyncio.gather(*(ws.close() for ws in clients))
+
+    run_async(body(), 60, "stored messages of a burst of handshakes")
 
 
 def test_own_message_sent_before_the_stored_ones_arrives_once(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:

@@ -40,6 +40,7 @@ package final class LoopHub {
     private var channelLists: [[String]: (list: [String], users: Int)] = [:]
     /// Compresses for this loop's clients; messages are compressed at most once per loop.
     private let deflater = MessageDeflater()
+    let storedMessages: StoredMessageFetches
 
     package init(
         eventLoop: any EventLoop, index: Int, counters: ServerCounters, logger: Logger, settings: ConnectionSettings,
@@ -52,6 +53,7 @@ package final class LoopHub {
         self.settings = settings
         self.multiplexer = multiplexer
         self.redis = redis
+        storedMessages = StoredMessageFetches(eventLoop: eventLoop, redis: redis)
     }
 
     func add(_ connection: WebSocketConnectionHandler) {
@@ -152,24 +154,6 @@ package final class LoopHub {
         guard !released.isEmpty else { return }
         for channel in released { subscribers[channel] = nil }
         multiplexer.release(released, hub: self)
-    }
-
-    /// The stored messages of channels (GET each), handed to `deliver` on this loop; channels with
-    /// nothing stored are left out, and none come while Redis is away. One callback, no future
-    /// chain: this runs once per handshake.
-    func fetchPersisted(_ channels: [String], then deliver: @escaping ([ByteBuffer]) -> Void) {
-        let eventLoop = eventLoop
-        redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).whenComplete { result in
-            let stored = ((try? result.get()) ?? []).compactMap { reply -> ByteBuffer? in
-                if case .bulk(let value) = reply { return value }
-                return nil
-            }
-            if eventLoop.inEventLoop {
-                deliver(stored)
-            } else {
-                eventLoop.execute { deliver(stored) }
-            }
-        }
     }
 
     /// Publishes a client's message as the original does: PUBLISH to each channel, and SET ... EX.

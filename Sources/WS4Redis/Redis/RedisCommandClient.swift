@@ -10,7 +10,9 @@ final class RedisCommandClient: RedisCommands {
     private var channel: (any Channel)?
     /// Logged in and answering.
     private var ready = false
-    private var pending = CircularBuffer<EventLoopPromise<RESPReply>>()
+    /// What was written and is not fully answered yet, oldest first; the replies of the oldest so far.
+    private var pending = CircularBuffer<PendingBatch>()
+    private var repliesOfOldest: [RESPReply] = []
     private var readinessWaiters: [EventLoopPromise<Void>] = []
 
     var eventLoop: any EventLoop { link.eventLoop }
@@ -45,17 +47,19 @@ final class RedisCommandClient: RedisCommands {
         }
     }
 
+    /// The commands of one send, answered together: one promise however many commands it holds.
+    private struct PendingBatch {
+        let promise: EventLoopPromise<[RESPReply]>
+        let count: Int
+    }
+
     private func write(_ commands: [[[UInt8]]], to channel: any Channel) -> EventLoopFuture<[RESPReply]> {
-        let replies = commands.map { command in
-            let promise = eventLoop.makePromise(of: RESPReply.self)
-            pending.append(promise)
-            channel.write(command, promise: nil)
-            return promise.futureResult
-        }
+        guard !commands.isEmpty else { return eventLoop.makeSucceededFuture([]) }
+        let promise = eventLoop.makePromise(of: [RESPReply].self)
+        pending.append(PendingBatch(promise: promise, count: commands.count))
+        for command in commands { channel.write(command, promise: nil) }
         channel.flush()
-        // One command (a handshake's GET) needs no gathering of replies.
-        if replies.count == 1 { return replies[0].map { [$0] } }
-        return EventLoopFuture.whenAllSucceed(replies, on: eventLoop)
+        return promise.futureResult
     }
 
     private func established(_ channel: any Channel) {
@@ -81,13 +85,20 @@ final class RedisCommandClient: RedisCommands {
         channel = nil
         ready = false
         let error = WS4RedisError.redis("Redis at \(endpoint.description) unavailable: \(reason)")
-        while let promise = pending.popFirst() { promise.fail(error) }
+        repliesOfOldest = []
+        while let batch = pending.popFirst() { batch.promise.fail(error) }
         readinessWaiters.forEach { $0.fail(error) }
         readinessWaiters.removeAll()
     }
 
     fileprivate func received(_ reply: RESPReply) {
-        pending.popFirst()?.succeed(reply)
+        guard let oldest = pending.first else { return }
+        repliesOfOldest.append(reply)
+        guard repliesOfOldest.count == oldest.count else { return }
+        let replies = repliesOfOldest
+        repliesOfOldest = []
+        pending.removeFirst()
+        oldest.promise.succeed(replies)
     }
 }
 

@@ -23,12 +23,15 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var state = State.reading
     /// What arrived and is not consumed yet: part of a head, or what follows one.
     private var received: ByteBuffer?
-    /// Drops connections that do not finish a request in time (slowloris) or idle between requests.
-    private var deadline: Scheduled<Void>?
+    /// Drops connections that do not finish a request in time (slowloris) or idle between requests;
+    /// nil without a handshake timeout.
+    private let deadlines: HandshakeDeadlines?
+    private var deadline: HandshakeDeadlines.Ticket?
 
-    init(server: WS4RedisServer, hub: LoopHub) {
+    init(server: WS4RedisServer, hub: LoopHub, deadlines: HandshakeDeadlines?) {
         self.server = server
         self.hub = hub
+        self.deadlines = deadlines
         // The head may hold what the validator allows (max_header_size) plus the request line.
         parser = HTTPRequestParser(maxHeadSize: server.validator.maxHeaderSize + 8192)
     }
@@ -38,14 +41,18 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        disarmDeadline()
     }
 
     private func armDeadline(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        guard server.handshakeTimeout > .zero else { return }
-        let channel = context.channel
-        deadline = channel.eventLoop.scheduleTask(in: server.handshakeTimeout) { channel.close(promise: nil) }
+        disarmDeadline()
+        deadline = deadlines?.arm(context.channel)
+    }
+
+    private func disarmDeadline() {
+        guard let deadline else { return }
+        deadlines?.disarm(deadline)
+        self.deadline = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -166,7 +173,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// that followed the head (a client may send frames before it has read the 101).
     private func upgrade(_ handshake: AcceptedHandshake, context: ChannelHandlerContext) {
         state = .done
-        deadline?.cancel()
+        disarmDeadline()
         let response = HTTPResponseWriter.response(status: 101, headers: handshake.responseHeaders, allocator: context.channel.allocator)
         // A failed write closes the channel: the websocket handler may take over at once.
         context.writeAndFlush(wrapOutboundOut(response), promise: nil)

@@ -91,10 +91,11 @@ public final class WS4RedisServer: @unchecked Sendable {
             subscriber.start()
             commands.start()
             if configuration.requireRedis { try requireRedis(commands) }
-            listeners = try configuration.listenAddress.map { try listen(on: $0, hubs: hubs) }
+            let deadlines = handshakeTimeout > .zero ? hubs.map { _ in HandshakeDeadlines(timeout: handshakeTimeout) } : nil
+            listeners = try configuration.listenAddress.map { try listen(on: $0, hubs: hubs, deadlines: deadlines) }
             return Running(
                 group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
-                authorizer: authorizer, listeners: listeners, timers: timers(for: hubs)
+                authorizer: authorizer, listeners: listeners, timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs)
             )
         } catch {
             listeners?.close()
@@ -129,12 +130,19 @@ public final class WS4RedisServer: @unchecked Sendable {
         return timers
     }
 
-    private func listen(on address: HostAndPort, hubs: [LoopHub]) throws -> LoopListeners {
+    /// One sweep per loop of the handshake deadlines of its sockets.
+    private func sweeps(of deadlines: [HandshakeDeadlines], on hubs: [LoopHub]) -> [RepeatedTask] {
+        zip(deadlines, hubs).map { deadlines, hub in
+            hub.eventLoop.scheduleRepeatedTask(initialDelay: deadlines.sweepInterval, delay: deadlines.sweepInterval) { _ in deadlines.sweep() }
+        }
+    }
+
+    private func listen(on address: HostAndPort, hubs: [LoopHub], deadlines: [HandshakeDeadlines]?) throws -> LoopListeners {
         try LoopListeners.bind(address, loops: hubs.map(\.eventLoop), sharedWithOtherProcesses: configuration.reusePort) { [self] channel, index in
             channel.eventLoop.makeCompletedFuture {
                 // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
                 try applySocketOptions(to: channel)
-                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hubs[index]))
+                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hubs[index], deadlines: deadlines?[index]))
             }
         }
     }
@@ -247,7 +255,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         return decision
     }
 
-    var handshakeTimeout: TimeAmount { .milliseconds(Int64(configuration.handshakeTimeoutMilliseconds)) }
+    private var handshakeTimeout: TimeAmount { .milliseconds(Int64(configuration.handshakeTimeoutMilliseconds)) }
 
     private var atCapacity: Bool {
         configuration.maxConnections > 0 && counters.connections.current >= UInt64(configuration.maxConnections)

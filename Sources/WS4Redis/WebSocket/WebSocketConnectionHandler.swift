@@ -88,7 +88,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             occasional?.unpublished = []
             for payload in unpublished { hub.publish(payload, to: plan.publications) }
         }
-        hub.fetchPersisted(plan.subscriptions) { [self] in releaseHeldBack(persisted: $0) }
+        hub.storedMessages.fetch(plan.subscriptions) { [self] in releaseHeldBack(persisted: $0) }
     }
 
     /// Sends the persisted messages, then the live ones that arrived meanwhile, in order.
