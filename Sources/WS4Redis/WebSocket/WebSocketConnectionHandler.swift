@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -242,6 +245,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         switch state.receivedClose(code) {
         case .replyAndClose(let code):
             let frame = FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator)
+            Self.holdSegmentsUntilClose(context.channel)
             context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
         case .closeSocket: context.close(promise: nil)
         case .ignore: break
@@ -256,6 +260,16 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
         closeLater(context.channel)
     }
+
+    /// The close reply goes out in the segment that carries the FIN: one segment fewer per closed
+    /// websocket (TCP_CORK holds partial segments until the socket is closed). Only on a clean
+    /// close: a failing client may go on sending, and closing with unread bytes sends RST, which
+    /// would drop a held close frame.
+    private static func holdSegmentsUntilClose(_ channel: any Channel) {
+        try? channel.syncOptions?.setOption(corkOption, value: 1)
+    }
+
+    private static let corkOption = ChannelOptions.Types.SocketOption(level: SocketOptionLevel(IPPROTO_TCP), name: SocketOptionName(TCP_CORK))
 
     /// The socket closes at the latest after the close timeout, even if a close frame never drains.
     private func closeLater(_ channel: any Channel) {
