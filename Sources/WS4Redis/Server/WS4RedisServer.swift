@@ -91,7 +91,9 @@ public final class WS4RedisServer: @unchecked Sendable {
             subscriber.start()
             commands.start()
             if configuration.requireRedis { try requireRedis(commands) }
-            let deadlines = handshakeTimeout > .zero ? hubs.map { _ in HandshakeDeadlines(timeout: handshakeTimeout) } : nil
+            // Only the standalone listener reads requests: a host's sockets arrive upgraded.
+            let listening = configuration.listenAddress != nil
+            let deadlines = listening && handshakeTimeout > .zero ? hubs.map { _ in HandshakeDeadlines(timeout: handshakeTimeout) } : nil
             listeners = try configuration.listenAddress.map { try listen(on: $0, hubs: hubs, deadlines: deadlines) }
             return Running(
                 group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
