@@ -61,6 +61,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     public func start() throws {
         try lock.withLock {
             guard running == nil else { throw WS4RedisError(.state, "the server is already running") }
+            DescriptorTable.reserveUpToLimit()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.effectiveIOThreads)
             do {
                 running = try makeRunning(group: group)
