@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import resource
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -63,3 +66,24 @@ def test_graceful_stop(server: Server) -> None:
         assert code == 0, f"exit code {code} after SIGTERM (None: did not exit within {STOP_TIMEOUT}s)"
 
     run_async(body(), 40, "graceful stop")
+
+
+def test_descriptor_limit_lifted_and_table_sized_at_start(mode: str, server_factory: Callable[..., Server]) -> None:
+    """Started with a soft descriptor limit of 256 under a higher hard one, the server lifts the soft
+    limit to the hard one and sizes its descriptor table for it before serving (FDSize in
+    /proc/PID/status), so that no accept() waits for the table to grow."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip(f"the hard descriptor limit ({hard}) leaves nothing to lift")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        server = server_factory(mode)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    limits = Path(f"/proc/{server.pid}/limits").read_text()
+    open_files = next(line for line in limits.splitlines() if line.startswith("Max open files")).split()
+    assert open_files[3] == open_files[4], f"soft limit {open_files[3]}, hard {open_files[4]}: the soft one was not lifted"
+    status = Path(f"/proc/{server.pid}/status").read_text()
+    table = int(next(line for line in status.splitlines() if line.startswith("FDSize:")).split()[1])
+    wanted = 1 << 17 if hard == resource.RLIM_INFINITY else min(hard, 1 << 17)  # DescriptorTable.largestReserved
+    assert table >= wanted, f"descriptor table of {table} slots at start, expected at least {wanted}"
