@@ -69,13 +69,13 @@ def test_graceful_stop(server: Server) -> None:
 
 
 def test_descriptor_limit_lifted_and_table_sized_at_start(mode: str, server_factory: Callable[..., Server]) -> None:
-    """Started with a soft descriptor limit of 256 under a higher hard one, the server lifts the soft
+    """Started with a soft descriptor limit of 1,024 (a common default) under a higher hard one, the server lifts the soft
     limit to the hard one and sizes its descriptor table for it before serving (FDSize in
     /proc/PID/status), so that no accept() waits for the table to grow."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard <= 256:
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
         pytest.skip(f"the hard descriptor limit ({hard}) leaves nothing to lift")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
     try:
         server = server_factory(mode)
     finally:
