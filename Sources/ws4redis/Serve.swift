@@ -22,7 +22,7 @@ struct Serve: ParsableCommand {
             return
         }
         ShutdownSignal.blockInAllThreads()
-        DescriptorLimit.raiseToHardLimit()
+        DescriptorTable.liftSoftLimit()
         var configuration = ServerConfiguration()
         configuration.listenAddress = HostAndPort(host: "127.0.0.1", port: 8080)
         try configuration.apply(SettingsLoader.settings(arguments: settings, environment: SettingsLoader.processEnvironment))
@@ -47,17 +47,6 @@ extension Serve {
         let status = supervisor.run()
         close(reserved)
         Serve.exit(withError: status == 0 ? nil : ExitCode(status))
-    }
-}
-
-/// Each websocket holds a descriptor in this process: the soft limit (often 1,024) is lifted to the
-/// hard one, as the C host does.
-enum DescriptorLimit {
-    static func raiseToHardLimit() {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
 }
 

@@ -27,7 +27,7 @@ final class HandshakeDeadlines {
 
     /// How often the sweep runs: a socket is dropped between `timeout` and `timeout` + this.
     var sweepInterval: TimeAmount {
-        .nanoseconds(min(max(timeout.nanoseconds / 10, TimeAmount.milliseconds(50).nanoseconds), TimeAmount.seconds(1).nanoseconds))
+        min(max(.nanoseconds(timeout.nanoseconds / 10), .milliseconds(50)), .seconds(1))
     }
 
     func arm(_ channel: any Channel, now: NIODeadline = .now()) -> Ticket {
