@@ -102,7 +102,7 @@ django-test: stage venv
 
 ## loadgen: the benchmark load generator (Benchmarks/loadgen, C on epoll, hiredis for PUBLISH).
 LOADGEN := $(CURDIR)/.build-bench/loadgen
-.PHONY: loadgen floor bench bench-smoke
+.PHONY: loadgen floor nio-floor bench bench-smoke
 loadgen: $(LOADGEN)
 $(LOADGEN): $(wildcard Benchmarks/loadgen/*.c Benchmarks/loadgen/*.h)
 	@mkdir -p $(dir $@)
@@ -115,14 +115,20 @@ $(FLOOR): Benchmarks/peers/floor/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lhiredis
 
-## bench: ws4redis standalone, host, Nchan and the C floor side by side, then 3 ws4redis nodes behind nginx
+## nio-floor: the plain-SwiftNIO handshake peer (Benchmarks/peers/nio-floor: a 101 and a close frame, nothing else).
+NIO_FLOOR := $(BUILD_DIR)/nio-floor
+nio-floor: $(NIO_FLOOR)
+$(NIO_FLOOR): Benchmarks/peers/nio-floor/main.swift $(SWIFT_SOURCES)
+	swift build -c release --product nio-floor
+
+## bench: ws4redis standalone, host, Nchan and the C floor side by side (handshakes also against the NIO floor), then 3 ws4redis nodes behind nginx
 ## against 1 (minutes; writes Benchmarks/RESULTS.md). bench-smoke: every scenario in a small size,
 ## checked for figures and exactly-once delivery, not for timings (seconds; part of make test).
-bench: deps stage loadgen floor
-	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR)
+bench: deps stage loadgen floor nio-floor
+	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR) --nio-floor $(NIO_FLOOR)
 
-bench-smoke: deps stage loadgen floor
-	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR) --smoke
+bench-smoke: deps stage loadgen floor nio-floor
+	python3 Benchmarks/run.py --prefix $(STAGE) --loadgen $(LOADGEN) --floor $(FLOOR) --nio-floor $(NIO_FLOOR) --smoke
 
 ## bench-micro: the micro benchmarks of the hot paths (Benchmarks/WS4RedisBenchmarks, run by the
 ## benchmark package's plugin): throughput and mallocs per operation, one table per metric (about a

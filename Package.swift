@@ -88,6 +88,18 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // The benchmark's plain-SwiftNIO handshake peer (Benchmarks/peers/nio-floor).
+        .executableTarget(
+            name: "nio-floor",
+            dependencies: [
+                "WS4Redis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/peers/nio-floor",
+            // Linked as ws4redis is, so that the two differ by what they do, not by how they call the runtime.
+            linkerSettings: [.unsafeFlags(staticStdlib ? ["-static-stdlib"] : [])]
+        ),
         // Run by the benchmark plugin: `make bench-micro` (Benchmarks/README.md).
         .executableTarget(
             name: "WS4RedisBenchmarks",

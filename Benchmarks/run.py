@@ -4,12 +4,12 @@ host, Nchan and the C floor (Benchmarks/peers/floor: the least work any server c
 of a figure that is the kernel's shows) one after another in the same run, then ws4redis scaled out
 (3 nodes behind nginx against 1). Prints a table per scenario and writes Benchmarks/RESULTS.md.
 
-    python3 Benchmarks/run.py [--prefix STAGE] [--loadgen PATH] [--floor PATH] [--smoke] [--only KEY ...]
+    python3 Benchmarks/run.py [--prefix STAGE] [--loadgen PATH] [--floor PATH] [--nio-floor PATH] [--smoke] [--only KEY ...]
                               [--standalone-processes N] [--results FILE] [--note TEXT]
 
 --smoke runs every scenario in a small size (seconds) and fails unless each produced its figures
 and each fan-out delivered every message exactly once, in order (what CI checks; no timing is
-judged). Needs: the load generator and the floor (`make loadgen floor`), redis-server, nginx with
+judged). Needs: the load generator and the floors (`make loadgen floor nio-floor`), redis-server, nginx with
 libnginx-mod-nchan.
 """
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import scenarios as scenario_sets  # noqa: E402
 from bench.processes import RedisServer  # noqa: E402
 from bench.report import Outcome, machine_facts, markdown_report, table  # noqa: E402
-from bench.scenarios import GROUP_TITLES, Scenario, smoke_problems  # noqa: E402
+from bench.scenarios import GROUP_TITLES, Scenario, median_round, smoke_problems  # noqa: E402
 from bench.targets import REPO, Context, Target, scale_out, side_by_side  # noqa: E402
 
 REFERENCE = {"side by side": "nchan", "scale out": "1 node"}
@@ -44,6 +44,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--loadgen", type=Path, default=REPO / ".build-bench" / "loadgen", help="the load generator (make loadgen)")
     parser.add_argument("--floor", type=Path, default=REPO / ".build-bench" / "floor",
                         help="the C floor server, measured last in the side-by-side scenarios (make floor)")
+    parser.add_argument("--nio-floor", type=Path, default=REPO / ".build" / "release" / "nio-floor",
+                        help="the plain-SwiftNIO handshake server, measured in the handshakes scenario (make nio-floor)")
     parser.add_argument("--smoke", action="store_true", help="small sizes; check that every scenario runs and counts right")
     parser.add_argument("--only", action="append", metavar="KEY", help="run only these scenarios (repeatable)")
     parser.add_argument("--standalone-processes", type=int, metavar="N",
@@ -55,7 +57,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def targets_of(scenario: Scenario, args: argparse.Namespace) -> list[Target]:
-    return side_by_side(args.standalone_processes, args.floor.resolve()) if scenario.group == "side by side" else scale_out()
+    if scenario.group != "side by side":
+        return scale_out()
+    return side_by_side(args.standalone_processes, args.floor.resolve(), args.nio_floor.resolve() if scenario.mode == "connect" else None)
 
 
 def skip_reason(scenario: Scenario, target: Target) -> str | None:
@@ -67,8 +71,8 @@ def skip_reason(scenario: Scenario, target: Target) -> str | None:
     return None
 
 
-def run_one(ctx: Context, loadgen: Path, scenario: Scenario, target: Target, tag: str) -> Outcome:
-    outcome = Outcome(scenario, target.name)
+def run_one(ctx: Context, loadgen: Path, scenario: Scenario, target: Target, tag: str, round: int | None) -> Outcome:
+    outcome = Outcome(scenario, target.name, round=round)
     outcome.skipped = skip_reason(scenario, target)
     if outcome.skipped:
         return outcome
@@ -98,6 +102,16 @@ def run_one(ctx: Context, loadgen: Path, scenario: Scenario, target: Target, tag
     return outcome
 
 
+def representative(scenario: Scenario, rounds: list[Outcome]) -> Outcome:
+    """A target's outcome in the table: its only round, or its median round among those that
+    produced figures (a failed or skipped round stands only when no round produced any)."""
+    measured = [o for o in rounds if o.result and not o.failure]
+    if len(rounds) == 1 or not measured:
+        return rounds[0]
+    median = median_round(scenario, [o.result for o in measured])
+    return next(o for o in measured if o.result is median)
+
+
 def problems_of(outcome: Outcome, smoke: bool) -> list[str]:
     """A failed run is a problem; with --smoke, so is any figure or count that is not as it must be."""
     if outcome.skipped:
@@ -119,13 +133,17 @@ def run_all(ctx: Context, chosen: list[Scenario], args: argparse.Namespace) -> t
         if index == 0 or chosen[index - 1].group != scenario.group:
             sections.append(f"## {GROUP_TITLES[scenario.group]}\n")
             print(f"\n{sections[-1]}", flush=True)
-        group = []
-        for target in targets_of(scenario, args):
-            outcome = run_one(ctx, args.loadgen, scenario, target, f"{scenario.key}-{len(outcomes) + len(group)}")
-            print(f"[{scenario.key} · {target.name}] {outcome.summary()}", flush=True)
-            problems += problems_of(outcome, args.smoke)
-            group.append(outcome)
-        outcomes += group
+        targets = targets_of(scenario, args)
+        rounds: dict[str, list[Outcome]] = {target.name: [] for target in targets}
+        for round in range(1, scenario.rounds + 1):
+            for target in targets:
+                outcome = run_one(ctx, args.loadgen, scenario, target, f"{scenario.key}-{len(outcomes)}",
+                                  round if scenario.rounds > 1 else None)
+                print(f"{outcome.label} {outcome.summary()}", flush=True)
+                problems += problems_of(outcome, args.smoke)
+                rounds[target.name].append(outcome)
+                outcomes.append(outcome)
+        group = [representative(scenario, rounds[target.name]) for target in targets]
         sections.append(f"### {scenario.title}\n\n{table(scenario, group, REFERENCE[scenario.group])}\n")
         print("\n" + sections[-1], flush=True)
     return outcomes, sections, problems
@@ -137,6 +155,8 @@ def main() -> int:
         sys.exit(f"{args.loadgen} does not exist: run `make loadgen`")
     if not args.floor.exists():
         sys.exit(f"{args.floor} does not exist: run `make floor`")
+    if not args.nio_floor.exists():
+        sys.exit(f"{args.nio_floor} does not exist: run `make nio-floor`")
     for binary in ("ws4redis", "ws4redis-host"):
         if not (args.prefix / "bin" / binary).exists():
             sys.exit(f"{args.prefix}/bin/{binary} does not exist: run `make stage` or pass --prefix")

@@ -25,9 +25,15 @@ class Outcome:
     failure: str | None = None  # why it did not produce figures
     line: str = ""  # the load generator's human line
     argv: tuple[str, ...] = ()
+    round: int | None = None  # of the scenario's rounds, when it has several
 
     def summary(self) -> str:
         return f"skipped: {self.skipped}" if self.skipped else self.failure or self.line
+
+    @property
+    def label(self) -> str:
+        rounds = f" · round {self.round}/{self.scenario.rounds}" if self.round else ""
+        return f"[{self.scenario.key} · {self.target}{rounds}]"
 
 
 def metric_value(metric: Metric, result: Result | None) -> Any:
@@ -139,6 +145,11 @@ def markdown_report(command: str, started: str, note: str | None, facts: list[tu
         "handshakes, echo): where a server's figure is close to the floor's, the rest of that figure is the kernel's, not "
         "the server's. In a burst (full-speed fan-out) a server that puts several frames into one write per socket can go "
         "below it.",
+        "- \"NIO floor\" (`Benchmarks/peers/nio-floor`, handshakes only) is the least a SwiftNIO server does per handshake: "
+        "ws4redis's listener set-up (a ServerBootstrap per event loop on one SO_REUSEPORT port, 2 loops, its socket options) "
+        "and one handler that answers the head with a 101 and a close frame with a close frame; no parsing beyond the key, "
+        "no Redis. Between it and the C floor is the cost of NIO's channel machinery (accept, channel and pipeline, "
+        "futures, registration, close); between ws4redis and it, what ws4redis does itself.",
         "- The load generator (`Benchmarks/loadgen`, C on epoll) shares the cores with the server: its CPU seconds are "
         "shown; where they approach the server's, the figure is partly the load generator's limit.",
         "- Fan-out: ws4redis gets each message by Redis `PUBLISH`, Nchan by HTTP `POST` to its publisher (stored in Redis "
@@ -159,7 +170,7 @@ def markdown_report(command: str, started: str, note: str | None, facts: list[tu
         "## Load generator lines",
         "",
         "```",
-        *[f"[{o.scenario.key} · {o.target}] {o.summary()}" for o in lines],
+        *[f"{o.label} {o.summary()}" for o in lines],
         "```",
         "",
     ]

@@ -167,6 +167,32 @@ class FloorTarget:
                           publish_args=redis_publisher(ctx), echo_url=f"ws://127.0.0.1:{port}/echo", processes=[server])
 
 
+@dataclass
+class NIOFloorTarget:
+    """peers/nio-floor: the least a SwiftNIO server does per handshake (a 101 and a close frame, no
+    Redis), on 2 event loops as ws4redis listens; measured in the handshakes scenario only, where the
+    part of ws4redis's cost that is NIO's own channel machinery is the question."""
+
+    binary: Path
+    name: str = "NIO floor"
+    has_echo = False
+
+    def capacity(self) -> int:
+        return SOCKETS_PER_PROCESS
+
+    def start(self, ctx: Context, sockets: int, tag: str) -> Deployment:
+        port = free_port()
+        server = Process([str(self.binary), "--listen", f"127.0.0.1:{port}", "--threads", str(EVENT_LOOPS)],
+                         ctx.directory / f"{tag}-nio-floor.log")
+        try:
+            wait_until(lambda: server.check_alive() and http_status(port, "/healthz")[0] == 200, 30, "the NIO floor to listen")
+        except Exception:
+            server.stop()
+            raise
+        return Deployment(pids=[server.pid], subscribe_url=lambda f: f"ws://127.0.0.1:{port}/ws/{f}?subscribe-broadcast",
+                          publish_args=redis_publisher(ctx), echo_url=None, processes=[server])
+
+
 def render_balanced_site(nodes: list[str], listen: str) -> str:
     """nginx-conf/ws4redis-balanced.conf with one `server` line per node (as its header says to do)."""
     lines = []
@@ -215,14 +241,15 @@ class BalancedTarget:
                           publish_args=redis_publisher(ctx), echo_url=None, processes=processes)
 
 
-Target = Ws4redisTarget | NchanTarget | FloorTarget | BalancedTarget
+Target = Ws4redisTarget | NchanTarget | FloorTarget | NIOFloorTarget | BalancedTarget
 
 
-def side_by_side(standalone_processes: int | None, floor: Path) -> list[Target]:
+def side_by_side(standalone_processes: int | None, floor: Path, nio_floor: Path | None = None) -> list[Target]:
     """The targets of issue #8's comparison; Nchan is the reference of the ratios. The C floor comes
-    last: the bound the kernel sets, against which both servers' figures can be read."""
+    last: the bound the kernel sets, against which both servers' figures can be read; the NIO floor,
+    where given, just before it."""
     return [Ws4redisTarget("standalone", "standalone", standalone_processes), Ws4redisTarget("host", "host"), NchanTarget(),
-            FloorTarget(floor)]
+            *([NIOFloorTarget(nio_floor)] if nio_floor else []), FloorTarget(floor)]
 
 
 def scale_out() -> list[Target]:
