@@ -39,12 +39,17 @@ final class RedisLink {
         eventLoop.execute { self.connect() }
     }
 
-    /// Closes the connection for good; completes when it is closed.
+    /// Closes the connection for good; completes when it is closed and `down` has run, so the
+    /// owner may go then.
     func stop() -> EventLoopFuture<Void> {
         eventLoop.flatSubmit { [self] in
             stopped = true
             reconnectTask?.cancel()
-            return channel?.close() ?? eventLoop.makeSucceededVoidFuture()
+            guard let channel else { return eventLoop.makeSucceededVoidFuture() }
+            channel.close(promise: nil)
+            // Not close()'s own future: NIO completes it before the close future's callbacks, `down`
+            // among them, which would then run after an owner that waited for this had gone.
+            return channel.closeFuture
         }.recover { _ in }
     }
 
