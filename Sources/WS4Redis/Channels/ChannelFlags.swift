@@ -45,28 +45,41 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         }
     }
 
-    private static let plainNames = byName.map { (Array($0.key.utf8), $0.value) }
+    private static let plainNames = byName.map { (name: Array($0.key.utf8), flag: $0.value) }
 
     /// The flag of a name written as the docs write it (no escapes, spaces or capitals): the
-    /// common case, without normalizing a copy.
-    private static func flag(plainlyNamed name: some Collection<UInt8>) -> ChannelFlags? {
-        plainNames.first { $0.0.elementsEqual(name) }?.1
+    /// common case, without normalizing a copy. The names' lengths tell most of them apart.
+    private static func flag(plainlyNamed name: UnsafeBufferPointer<UInt8>) -> ChannelFlags? {
+        plainNames.first { $0.name.count == name.count && $0.name.withUnsafeBufferPointer { $0.elementsEqual(name) } }?.flag
     }
 
     /// Parses a raw query string as the original does: parameter names trimmed and lower-cased,
     /// values ignored, unknown names ignored.
     public init(query: Substring?) {
-        self = []
-        guard let query else { return }
-        // On UTF-8 bytes: splitting Characters segments graphemes, which cost more than the rest of the parse.
-        for parameter in query.utf8.split(separator: UInt8(ascii: "&")) {
-            let name = parameter.prefix { $0 != UInt8(ascii: "=") }
-            if let flag = Self.flag(plainlyNamed: name) {
-                insert(flag)
-                continue
-            }
-            let normalized = String(decoding: name, as: UTF8.self).removingPercentEncoding(plusAsSpace: true).trimmingWhitespace().lowercased()
-            if let flag = Self.byName[normalized] { insert(flag) }
+        guard let query else {
+            self = []
+            return
         }
+        // On contiguous UTF-8 bytes: Characters segment graphemes, and even a UTF-8 view's indices
+        // cost more per byte than the rest of the parse.
+        self = query.utf8.withContiguousStorageIfAvailable(Self.parse) ?? Array(query.utf8).withUnsafeBufferPointer(Self.parse)
+    }
+
+    private static func parse(query: UnsafeBufferPointer<UInt8>) -> ChannelFlags {
+        var flags: ChannelFlags = []
+        var start = 0
+        while start < query.count {
+            let end = query[start...].firstIndex(of: UInt8(ascii: "&")) ?? query.count
+            let parameter = UnsafeBufferPointer(rebasing: query[start..<end])
+            let name = UnsafeBufferPointer(rebasing: parameter[..<(parameter.firstIndex(of: UInt8(ascii: "=")) ?? parameter.count)])
+            if !parameter.isEmpty, let flag = flag(plainlyNamed: name) ?? flag(writtenAnyhow: name) { flags.insert(flag) }
+            start = end + 1
+        }
+        return flags
+    }
+
+    /// The flag of a name with escapes, spaces or capitals, as the original normalizes it.
+    private static func flag(writtenAnyhow name: UnsafeBufferPointer<UInt8>) -> ChannelFlags? {
+        byName[String(decoding: name, as: UTF8.self).removingPercentEncoding(plusAsSpace: true).trimmingWhitespace().lowercased()]
     }
 }

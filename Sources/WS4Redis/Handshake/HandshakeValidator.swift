@@ -82,7 +82,8 @@ public struct HandshakeValidator: Sendable {
 
     /// `Sec-WebSocket-Accept` for a client key (RFC 6455 §4.2.2).
     public static func acceptValue(forKey key: String) -> String {
-        Base64.encode(SHA1.hash(Array((key + acceptGUID).utf8)))
+        var message = key + acceptGUID
+        return message.withUTF8 { Base64.encode(SHA1.hash($0)) }
     }
 
     private func endpoint(for path: String) throws -> WebSocketEndpoint {

@@ -30,7 +30,7 @@ public struct TrustedProxies: Sendable, Equatable {
     /// untrusted hop of X-Forwarded-For (proxies append), else X-Real-IP.
     func clientAddress(of request: HandshakeRequest) -> String? {
         guard let peer = request.remoteAddress.map(Self.withoutPort) else { return nil }
-        guard isTrusted(peer) else { return peer }
+        guard !ranges.isEmpty, isTrusted(peer) else { return peer }
         let hops = request.headers(named: "x-forwarded-for").flatMap { $0.split(separator: ",") }.map { String($0).trimmingWhitespace() }
         if let client = hops.last(where: { !isTrusted($0) }) ?? hops.first {
             return client
@@ -40,6 +40,8 @@ public struct TrustedProxies: Sendable, Equatable {
 
     /// Hosts may report peers as "ip:port" or "[ipv6]:port"; the address alone is what counts.
     static func withoutPort(_ address: String) -> String {
+        // No colon: an IPv4 address (as NIO reports peers) or a name, without a port either way.
+        guard address.utf8.contains(UInt8(ascii: ":")) else { return address }
         if AddressRange.bytes(of: address) != nil { return address }
         if address.hasPrefix("["), let close = address.firstIndex(of: "]") { return String(address[address.index(after: address.startIndex)..<close]) }
         if let colon = address.lastIndex(of: ":"), address.firstIndex(of: ":") == colon { return String(address[..<colon]) }

@@ -89,6 +89,8 @@ package struct HTTPRequestParser {
         while let line = requestLine, line.isEmpty { requestLine = lines.next() }
         guard let requestLine else { throw .malformed("no request line") }
         var request = try parseRequestLine(requestLine)
+        // A browser's upgrade request has about a dozen headers: room for them at once, not by doubling.
+        request.headers.reserveCapacity(16)
         var contentLength: Int?
         var (asksToClose, asksToKeepAlive) = (false, false)
         while let line = lines.next(), !line.isEmpty {

@@ -49,7 +49,10 @@ enum Base64 {
 
     /// The decoded length of a well-formed padded base64 string, or nil when it is not one.
     static func decodedLength(_ text: Substring) -> Int? {
-        let bytes = text.utf8
+        text.utf8.withContiguousStorageIfAvailable(decodedLength) ?? Array(text.utf8).withUnsafeBufferPointer(decodedLength)
+    }
+
+    private static func decodedLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         guard bytes.count % 4 == 0 else { return nil }
         let padding = bytes.reversed().prefix { $0 == UInt8(ascii: "=") }.count
         guard padding <= 2, bytes.dropLast(padding).allSatisfy(isAlphabetByte) else { return nil }

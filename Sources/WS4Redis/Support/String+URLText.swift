@@ -43,11 +43,21 @@ extension BidirectionalCollection<UInt8> where SubSequence == Self {
     }
 }
 
-extension Collection<UInt8> where SubSequence: BidirectionalCollection, SubSequence.SubSequence == SubSequence {
+extension Collection<UInt8> {
     /// Whether this comma-separated value (of Connection, Upgrade) lists `token` (in lowercase),
     /// whitespace and ASCII case aside.
     func listsToken(_ token: String) -> Bool {
-        split(separator: UInt8(ascii: ",")).contains { $0.trimmingWhitespace().equalsIgnoringASCIICase(token) }
+        withContiguousStorageIfAvailable { Self.list($0, hasToken: token) } ?? Array(self).withUnsafeBufferPointer { Self.list($0, hasToken: token) }
+    }
+
+    private static func list(_ list: UnsafeBufferPointer<UInt8>, hasToken token: String) -> Bool {
+        var start = 0
+        while start <= list.count {
+            let end = list[start...].firstIndex(of: UInt8(ascii: ",")) ?? list.count
+            if list[start..<end].trimmingWhitespace().equalsIgnoringASCIICase(token) { return true }
+            start = end + 1
+        }
+        return false
     }
 }
 

@@ -37,10 +37,12 @@ package enum FrameWriter {
     }
 
     static func closeFrame(code: WebSocketErrorCode, reason: String, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var payload = allocator.buffer(capacity: 2 + reason.utf8.count)
-        payload.write(webSocketErrorCode: code)
-        payload.writeString(reason)
-        return frame(opcode: .connectionClose, payload: payload, allocator: allocator)
+        let payloadLength = 2 + reason.utf8.count
+        var frame = allocator.buffer(capacity: headerSize(payloadLength: payloadLength) + payloadLength)
+        writeHeader(into: &frame, opcode: .connectionClose, payloadLength: payloadLength, compressed: false)
+        frame.write(webSocketErrorCode: code)
+        frame.writeString(reason)
+        return frame
     }
 
     /// The payload of a frame this writer made.
