@@ -118,7 +118,7 @@ for loop in group.makeIterator() {
         .serverChannelOption(reusePort, value: 1)
         .childChannelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                // As ws4redis sets them: a small receive buffer, one read per wake-up.
+                // Like ws4redis's sockets: a small receive buffer, one read per wake-up.
                 let options = channel.syncOptions!
                 try options.setOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 1024))
                 try options.setOption(.maxMessagesPerRead, value: 1)
