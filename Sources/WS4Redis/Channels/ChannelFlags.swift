@@ -62,7 +62,7 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
         }
         // On contiguous UTF-8 bytes: Characters segment graphemes, and even a UTF-8 view's indices
         // cost more per byte than the rest of the parse.
-        self = query.utf8.withContiguousStorageIfAvailable(Self.parse) ?? Array(query.utf8).withUnsafeBufferPointer(Self.parse)
+        self = query.utf8.withContiguousBytes(Self.parse)
     }
 
     private static func parse(query: UnsafeBufferPointer<UInt8>) -> ChannelFlags {

@@ -30,7 +30,7 @@ public struct TrustedProxies: Sendable, Equatable {
     /// untrusted hop of X-Forwarded-For (proxies append), else X-Real-IP.
     func clientAddress(of request: HandshakeRequest) -> String? {
         guard let peer = request.remoteAddress.map(Self.withoutPort) else { return nil }
-        guard !ranges.isEmpty, isTrusted(peer) else { return peer }
+        guard isTrusted(peer) else { return peer }
         let hops = request.headers(named: "x-forwarded-for").flatMap { $0.split(separator: ",") }.map { String($0).trimmingWhitespace() }
         if let client = hops.last(where: { !isTrusted($0) }) ?? hops.first {
             return client
@@ -49,7 +49,8 @@ public struct TrustedProxies: Sendable, Equatable {
     }
 
     private func isTrusted(_ address: String) -> Bool {
-        guard let bytes = AddressRange.bytes(of: address) else { return false }
+        // Without trusted proxies (the default) nothing is worth parsing an address for.
+        guard !ranges.isEmpty, let bytes = AddressRange.bytes(of: address) else { return false }
         return ranges.contains { $0.contains(bytes) }
     }
 }

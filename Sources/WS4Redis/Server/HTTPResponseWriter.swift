@@ -7,43 +7,44 @@ enum HTTPResponseWriter {
     static func response(
         status: Int, headers: [(name: String, value: String)], body: String? = nil, omittingBody: Bool = false, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        let statusLine = (code: String(status), reason: HandshakeRefusal.reasonPhrase(status))
         let contentLength = body.map { String($0.utf8.count) }
-        let sentBody = omittingBody ? nil : body
-        var length = 9 + statusLine.code.utf8.count + 1 + statusLine.reason.utf8.count + 2 + 2 + (sentBody?.utf8.count ?? 0)
-        for (name, value) in headers { length += name.utf8.count + 2 + value.utf8.count + 2 }
-        if let contentLength { length += 16 + contentLength.utf8.count + 2 }
+        let reason = HandshakeRefusal.reasonPhrase(status)
+        func pieces(_ put: (String) -> Void) {
+            put("HTTP/1.1 ")
+            put(String(status))
+            put(" ")
+            put(reason)
+            put("\r\n")
+            for (name, value) in headers {
+                put(name)
+                put(": ")
+                put(value)
+                put("\r\n")
+            }
+            if let contentLength {
+                put("Content-Length: ")
+                put(contentLength)
+                put("\r\n")
+            }
+            put("\r\n")
+            if let body, !omittingBody { put(body) }
+        }
         // One region of exactly the response's size, filled by copying bytes: a ByteBuffer write
         // per piece (bounds, uniqueness and capacity checks each time) costs several times more.
+        var length = 0
+        pieces { length += $0.utf8.count }
         var buffer = allocator.buffer(capacity: length)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { region in
-            var out = ByteCursor(region)
-            out.append("HTTP/1.1 ", statusLine.code, " ", statusLine.reason, "\r\n")
-            for (name, value) in headers { out.append(name, ": ", value, "\r\n") }
-            if let contentLength { out.append("Content-Length: ", contentLength, "\r\n") }
-            out.append("\r\n")
-            if let sentBody { out.append(sentBody) }
-            return out.written
+            var written = 0
+            pieces { piece in
+                var piece = piece
+                piece.withUTF8 { bytes in
+                    UnsafeMutableRawBufferPointer(rebasing: region[written...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+                    written += bytes.count
+                }
+            }
+            return written
         }
         return buffer
-    }
-}
-
-/// Appends UTF-8 text to a region known to be large enough.
-private struct ByteCursor {
-    private let region: UnsafeMutableRawBufferPointer
-    private(set) var written = 0
-
-    init(_ region: UnsafeMutableRawBufferPointer) {
-        self.region = region
-    }
-
-    mutating func append(_ texts: String...) {
-        for var text in texts {
-            text.withUTF8 { bytes in
-                UnsafeMutableRawBufferPointer(rebasing: region[written...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
-                written += bytes.count
-            }
-        }
     }
 }

@@ -49,7 +49,7 @@ enum Base64 {
 
     /// The decoded length of a well-formed padded base64 string, or nil when it is not one.
     static func decodedLength(_ text: Substring) -> Int? {
-        text.utf8.withContiguousStorageIfAvailable(decodedLength) ?? Array(text.utf8).withUnsafeBufferPointer(decodedLength)
+        text.utf8.withContiguousBytes(decodedLength)
     }
 
     private static func decodedLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {

@@ -5,9 +5,7 @@ struct SHA1 {
 
     static func hash(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var sha = SHA1()
-        if bytes.withContiguousStorageIfAvailable({ sha.consume($0) }) == nil {
-            Array(bytes).withUnsafeBufferPointer { sha.consume($0) }
-        }
+        bytes.withContiguousBytes { sha.consume($0) }
         var digest: [UInt8] = []
         digest.reserveCapacity(20)
         for word in [sha.state.0, sha.state.1, sha.state.2, sha.state.3, sha.state.4] {

@@ -47,7 +47,7 @@ extension Collection<UInt8> {
     /// Whether this comma-separated value (of Connection, Upgrade) lists `token` (in lowercase),
     /// whitespace and ASCII case aside.
     func listsToken(_ token: String) -> Bool {
-        withContiguousStorageIfAvailable { Self.list($0, hasToken: token) } ?? Array(self).withUnsafeBufferPointer { Self.list($0, hasToken: token) }
+        withContiguousBytes { Self.list($0, hasToken: token) }
     }
 
     private static func list(_ list: UnsafeBufferPointer<UInt8>, hasToken token: String) -> Bool {
