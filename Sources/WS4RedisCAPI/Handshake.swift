@@ -55,6 +55,7 @@ extension HandshakeRequest {
             method: method, path: path, query: optionalString(request.query), httpVersion: optionalString(request.http_version) ?? "HTTP/1.1",
             headers: headers, remoteAddress: optionalString(request.remote_address)
         )
+        pathIsUTF8 = String(validatingCString: request.path) != nil
     }
 }
 

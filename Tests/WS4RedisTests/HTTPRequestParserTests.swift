@@ -22,6 +22,14 @@ final class HTTPRequestParserTests: XCTestCase {
         }
     }
 
+    func testAPathWhoseDecodedBytesAreNotUTF8IsMarked() throws {
+        let invalid = try XCTUnwrap(try parse("GET /ws/a%FFb?x HTTP/1.1\r\nHost: h\r\n\r\n"))
+        XCTAssertFalse(invalid.handshakeRequest(remoteAddress: nil).pathIsUTF8)
+        let valid = try XCTUnwrap(try parse("GET /ws/%C3%A9 HTTP/1.1\r\nHost: h\r\n\r\n")).handshakeRequest(remoteAddress: nil)
+        XCTAssertEqual(valid.path, "/ws/é")
+        XCTAssertTrue(valid.pathIsUTF8)
+    }
+
     func testAnUpgradeRequestIsParsedWithTrimmedValues() throws {
         let head = try XCTUnwrap(try parse(upgrade))
         XCTAssertEqual(head.method, "GET")

@@ -77,11 +77,40 @@ final class HandshakeValidatorTests: XCTestCase {
         XCTAssertEqual(refusal(validator.decide(request(path: "/other")))?.status, 404)
     }
 
-    func testIdentityFlagsWithoutIdentityGet403NamingThem() {
-        let refused = refusal(validator.decide(request(query: "subscribe-user&publish-session")))
+    func testIdentityFlagsWithoutIdentityAreDroppedAsByTheOriginal() {
+        guard case .accepted(let accepted) = validator.decide(request(query: "subscribe-broadcast&subscribe-user&publish-session")) else {
+            return XCTFail("refused")
+        }
+        XCTAssertEqual(accepted.flags, .subscribeBroadcast)
+        XCTAssertEqual(accepted.droppedFlags, [.subscribeUser, .publishSession])
+        let withUser = validator.decide(request(query: "subscribe-user&subscribe-group"), identity: Identity(user: "alice"))
+        guard case .accepted(let partly) = withUser else { return XCTFail("refused") }
+        XCTAssertEqual(partly.flags, .subscribeUser)
+        XCTAssertEqual(partly.droppedFlags, .subscribeGroup)
+    }
+
+    func testIdentityFlagsWithoutIdentityGet403NamingThemWhenRefusing() {
+        let refusing = HandshakeValidator(urlPrefix: "/ws/", echoPath: nil, missingIdentity: .refuse)
+        let refused = refusal(refusing.decide(request(query: "subscribe-user&publish-session")))
         XCTAssertEqual(refused?.status, 403)
         XCTAssertTrue(refused?.body.contains("subscribe-user") ?? false)
         XCTAssertTrue(refused?.body.contains("publish-session") ?? false)
+    }
+
+    func testFacilityNamesAreBoundedPrintableUTF8() {
+        let limited = HandshakeValidator(urlPrefix: "/ws/", echoPath: nil, maxFacilityLength: 12)
+        guard case .accepted(let accepted) = limited.decide(request(path: "/ws/chat:room1")) else { return XCTFail("':' is allowed") }
+        XCTAssertEqual(accepted.endpoint, .facility("chat:room1"))
+        let tooLong = refusal(limited.decide(request(path: "/ws/chat:room1234")))
+        XCTAssertEqual(tooLong?.status, 400)
+        XCTAssertTrue(tooLong?.body.contains("at most 12") ?? false)
+        XCTAssertEqual(refusal(validator.decide(request(path: "/ws/a\nb")))?.status, 400)
+        XCTAssertEqual(refusal(validator.decide(request(path: "/ws/a\u{85}b")))?.status, 400, "C1 controls too")
+        var invalid = request(path: "/ws/a\u{FFFD}")
+        invalid.pathIsUTF8 = false
+        XCTAssertEqual(refusal(validator.decide(invalid))?.body, "the facility is not valid UTF-8\n")
+        guard case .accepted = validator.decide(request(path: "/ws/" + String(repeating: "é", count: 127))) else { return XCTFail("254 bytes fit 255") }
+        XCTAssertEqual(refusal(validator.decide(request(path: "/ws/" + String(repeating: "é", count: 128))))?.status, 400, "bytes, not characters")
     }
 
     func testAtCapacityGets503() {

@@ -266,8 +266,9 @@ final class WebSocketPipelineTests: XCTestCase {
         _ = try second.finish()
     }
 
+    // Without publish flags: this hub's Redis is never connected, so a publication would fail and close.
     func testOwnMessageIsNotEchoedWithoutTheEchoFlag() throws {
-        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast])
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast])
         try confirmSubscriptions()
         try channel.writeInbound(clientFrame(0x1, Array("mine".utf8)))
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("mine")), FanoutMessage(channel: "broadcast:f", frame: frame("theirs"))])
@@ -276,7 +277,7 @@ final class WebSocketPipelineTests: XCTestCase {
     }
 
     func testOwnMessageIsEchoedWithTheEchoFlag() throws {
-        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast, .echo])
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .echo])
         try confirmSubscriptions()
         try channel.writeInbound(clientFrame(0x1, Array("mine".utf8)))
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("mine"))])
@@ -284,19 +285,88 @@ final class WebSocketPipelineTests: XCTestCase {
     }
 
     func testHeartbeatGoesToIdleConnectionsOnlyAndIsSwallowedWhenReceived() throws {
-        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast]) { $0.heartbeat = "--hb--" }
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast]) { $0.heartbeat = "--hb--" }
         try confirmSubscriptions()
         let heartbeat = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: "--hb--"), allocator: ByteBufferAllocator())
+        let ticksPerInterval = Int(LoopHub.heartbeatTicksPerInterval)
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("busy"))])
         XCTAssertEqual(try readFrame()?.payload, Array("busy".utf8))
+        for _ in 0..<ticksPerInterval { hub.heartbeatTick(heartbeat) }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a whole interval has not passed since the last frame")
         hub.heartbeatTick(heartbeat)
-        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "not idle during the last interval")
+        XCTAssertEqual(try readFrame()?.payload, Array("--hb--".utf8), "due one tick past the interval")
+        for _ in 0..<ticksPerInterval { hub.heartbeatTick(heartbeat) }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "the heartbeat itself counts as sent")
         hub.heartbeatTick(heartbeat)
         XCTAssertEqual(try readFrame()?.payload, Array("--hb--".utf8))
         try channel.writeInbound(clientFrame(0x1, Array("--hb--".utf8)))
         XCTAssertEqual(hub.counters.clientMessagesIn.current, 0, "a received heartbeat is not a message")
         try channel.writeInbound(clientFrame(0x1, Array("hello".utf8)))
         XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
+    }
+
+    func testAClientOverItsMessageRateIsClosedWith1008AndNothingMoreIsTaken() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast]) {
+            $0.clientMessageRate = 1
+            $0.clientMessageBurst = 3
+        }
+        try confirmSubscriptions()
+        for index in 0..<10 { try channel.writeInbound(clientFrame(0x1, Array("m\(index)".utf8))) }
+        let close = try readFrame()
+        XCTAssertEqual(closeCode(close), 1008)
+        XCTAssertTrue(String(decoding: close?.payload.dropFirst(2) ?? [], as: UTF8.self).contains("messages per second"))
+        XCTAssertEqual(hub.counters.clientMessagesIn.current, 4, "the burst and the first message pass; what follows the close is not taken")
+        XCTAssertEqual(hub.counters.rateLimitedCloses.current, 1)
+    }
+
+    func testAClientOverItsByteRateIsClosedWith1008() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast], maxMessageSize: 1000) {
+            $0.clientByteRate = 100
+            $0.clientByteBurst = 1000
+        }
+        try confirmSubscriptions()
+        try channel.writeInbound(clientFrame(0x1, [UInt8](repeating: 0x61, count: 900)))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "within the burst")
+        try channel.writeInbound(clientFrame(0x1, [UInt8](repeating: 0x61, count: 900)))
+        XCTAssertEqual(closeCode(try readFrame()), 1008)
+    }
+
+    func testTheEchoEndpointHasNoRateLimit() throws {
+        try makeChannel(endpoint: .echo) {
+            $0.clientMessageRate = 1
+            $0.clientMessageBurst = 1
+        }
+        for _ in 0..<5 { try channel.writeInbound(clientFrame(0x1, Array("x".utf8))) }
+        for _ in 0..<5 { XCTAssertEqual(try readFrame()?.payload, Array("x".utf8)) }
+    }
+
+    func testAMessageRedisDoesNotTakeClosesItsSenderWith1013() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast])
+        try confirmSubscriptions()
+        try channel.writeInbound(clientFrame(0x1, Array("lost?".utf8)))
+        channel.embeddedEventLoop.run()
+        let close = try readFrame()
+        XCTAssertEqual(closeCode(close), 1013, "Redis is not connected: the sender is told")
+        XCTAssertTrue(String(decoding: close?.payload.dropFirst(2) ?? [], as: UTF8.self).contains("not published"))
+        XCTAssertEqual(hub.counters.publishFailures.current, 1)
+    }
+
+    func testWhatWaitsForRedisIsBoundedInBytes() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast, .publishBroadcast], maxMessageSize: 100)
+        try channel.writeInbound(clientFrame(0x1, [UInt8](repeating: 0x61, count: 60)))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "waits for the subscription to be confirmed")
+        try channel.writeInbound(clientFrame(0x1, [UInt8](repeating: 0x62, count: 60)))
+        XCTAssertEqual(closeCode(try readFrame()), 1013, "more than max_message_size bytes would wait")
+    }
+
+    func testLiveMessagesHeldForTheStoredOnesAreBoundedInBytes() throws {
+        try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast) { $0.maxOutboundBytes = 100 }
+        channel.embeddedEventLoop.run()
+        let big = frame(String(repeating: "z", count: 60))
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: big)])
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "held back until the stored messages are fetched")
+        hub.deliver([FanoutMessage(channel: "broadcast:f", frame: big)])
+        XCTAssertEqual(closeCode(try readFrame()), 1013, "past max_outbound_bytes held back, the client is told")
     }
 
     func testSaturatedClientIsClosedByDefaultWhenMoreIsDue() throws {

@@ -107,8 +107,9 @@ def test_token_identities_get_their_messages(mode: str, server_factory: Callable
 
 def test_token_refusals(mode: str, server_factory: Callable[..., Server]) -> None:
     """Forged, tampered, expired and malformed tokens get 403 saying why (query and cookie); without a
-    token, user/group/session flags get 403 naming them; anonymous broadcast and a good token pass."""
-    server = server_factory(mode, "--token-secret", SECRET)
+    token, user/group/session flags get 403 naming them (missing_identity = refuse); anonymous broadcast
+    and a good token pass."""
+    server = server_factory(mode, "--token-secret", SECRET, "--missing-identity", "refuse")
     now = int(time.time())
     good = mint_token(SECRET, user="alice", groups=["staff"], session_key="s1")
     payload, signature = good.split(".")
@@ -176,7 +177,7 @@ def test_authorizer_callback(library_path: Path, redis_server: RedisServer, r: r
     narrows the flags; Denied(status, reason) refuses; an exception is a 500; a stuck callback is a
     504 after authorizer_timeout and does not hold up other handshakes; a token bypasses it."""
     port = free_port()
-    server = native.Server("--listen", f"127.0.0.1:{port}", "--redis-url", redis_server.url, "--threads", "1",
+    server = native.Server("--listen", f"127.0.0.1:{port}", "--redis-url", redis_server.url, "--threads", "1", "--missing-identity", "refuse",
                            "--authorizer-timeout", "400", "--token-secret", SECRET, library=library_path)
     release = threading.Event()
     seen: list[dict[str, Any]] = []
@@ -239,7 +240,7 @@ def test_authorizer_callback(library_path: Path, redis_server: RedisServer, r: r
         await asyncio.to_thread(assert_refused, port, "/ws/boom?subscribe-broadcast", 500, (), what="callback raising RuntimeError")
         assert [type(e).__name__ for e in server.authorizer_errors] == ["RuntimeError"], f"authorizer errors {server.authorizer_errors}"
         await asyncio.to_thread(assert_refused, port, "/ws/redirect?subscribe-broadcast", 500, "302", what="Denied(302): still refused")
-        # No identity from the callback: anonymous, so identity flags are refused by name.
+        # No identity from the callback: anonymous, so identity flags are refused by name (missing_identity = refuse).
         await asyncio.to_thread(assert_refused, port, "/ws/anonymous?subscribe-broadcast&subscribe-group", 403, "subscribe-group",
                                 what="callback granting no identity, subscribe-group asked")
 

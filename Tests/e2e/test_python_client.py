@@ -178,7 +178,7 @@ def masked_text_frame(text: str) -> bytes:
 def test_check_handshake_refusals(library_path: Path, redis_server: RedisServer) -> None:
     """A refused upgrade comes back as a Handshake with the status, reason, headers and body to send;
     the rendered response carries them with the body's length."""
-    with native.Server("--redis-url", redis_server.url, "--threads", "1", library=library_path) as server:
+    with native.Server("--redis-url", redis_server.url, "--threads", "1", "--missing-identity", "refuse", library=library_path) as server:
         server.start()
         base = {"Host": "h", "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
         with server.check_handshake("GET", "/ws/f", "subscribe-broadcast", {**base, "Sec-WebSocket-Version": "12"}) as old:

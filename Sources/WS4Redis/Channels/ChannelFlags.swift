@@ -15,9 +15,6 @@ public struct ChannelFlags: OptionSet, Sendable, Hashable {
 
     public static let all = ChannelFlags(rawValue: 0x1FF)
 
-    /// Flags that need an identity: without one they are refused rather than mapped to junk channels.
-    public static let needingIdentity: ChannelFlags = [.subscribeUser, .subscribeGroup, .subscribeSession, .publishUser, .publishGroup, .publishSession]
-
     static let byName: [String: ChannelFlags] = [
         "subscribe-broadcast": .subscribeBroadcast, "subscribe-user": .subscribeUser,
         "subscribe-group": .subscribeGroup, "subscribe-session": .subscribeSession,

@@ -26,6 +26,14 @@ public struct ServerConfiguration: Sendable {
     public var maxFrameSize: Int = 1 << 20
     /// 0 means unlimited; the fd limit of the process is the real bound then.
     public var maxConnections: Int = 0
+    /// Websockets from one client address; 0 means unlimited (nginx's limit_conn may do it instead).
+    public var maxConnectionsPerAddress: Int = 0
+    /// A client's messages per second and bytes per second, each with a burst; a rate of 0 is off.
+    /// Far above what a person typing or a page's own timers send, low enough to stop a flood.
+    public var clientMessageRate: Int = 100
+    public var clientMessageBurst: Int = 200
+    public var clientByteRate: Int = 1 << 20
+    public var clientByteBurst: Int = 8 << 20
     /// Enough for a few hundred typical messages queued towards one client.
     public var maxOutboundBytes: Int = 4 << 20
     /// Idle clients are pinged this often (milliseconds); proxies commonly cut idle streams at 60 s.
@@ -50,6 +58,11 @@ public struct ServerConfiguration: Sendable {
     public var allowedFlags: ChannelFlags = .all
     /// Accepted `Origin` values against cross-site websocket hijacking; empty accepts any.
     public var allowedOrigins: [String] = []
+    /// Pages of the original open `?subscribe-broadcast&subscribe-user` for every visitor: by default
+    /// an anonymous one gets the broadcast, as there.
+    public var missingIdentity = MissingIdentityPolicy.drop
+    /// Centrifugo's channel limit; facilities name Redis channels and keys.
+    public var maxFacilityLength = 255
     /// Where identities come from.
     public var identity = IdentityConfiguration()
     public var logLevel = "info"
@@ -81,6 +94,12 @@ public struct ServerConfiguration: Sendable {
         guard maxMessageSize > 0, maxFrameSize > 0 else { throw WS4RedisError.configuration("message and frame limits must be positive") }
         guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }
         guard maxConnections >= 0, pingIntervalMilliseconds >= 0 else { throw WS4RedisError.configuration("limits must not be negative") }
+        guard maxFacilityLength > 0 else { throw WS4RedisError.configuration("max_facility_length must be positive") }
+        // Otherwise a message of the largest allowed size could never be sent.
+        guard clientByteRate == 0 || clientByteBurst >= maxMessageSize else {
+            throw WS4RedisError.configuration("client_byte_burst (\(clientByteBurst)) must be at least max_message_size (\(maxMessageSize))")
+        }
+        guard clientMessageRate == 0 || clientMessageBurst > 0 else { throw WS4RedisError.configuration("client_message_burst must be positive") }
         // A zero interval would make the heartbeat timer spin.
         guard heartbeat == nil || heartbeatIntervalMilliseconds > 0 else { throw WS4RedisError.configuration("heartbeat_interval must be positive") }
         return self

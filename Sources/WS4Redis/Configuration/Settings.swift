@@ -39,9 +39,20 @@ extension Setting {
             $0.reusePort = $1 == "on"
         },
         .integer("max_message_size", 1 << 20, "largest client message in bytes; larger ones close with 1009 (the original's limit)") { $0.maxMessageSize = $1 },
+        .integer("client_message_rate", 100, "messages per second a client may send (data and pings), on average; past it and its burst the socket closes with 1008; 0: unlimited") {
+            $0.clientMessageRate = $1
+        },
+        .integer("client_message_burst", 200, "messages a client may send at once beyond client_message_rate") { $0.clientMessageBurst = $1 },
+        .integer("client_byte_rate", 1 << 20, "bytes per second a client may send in messages, on average; past it and its burst the socket closes with 1008; 0: unlimited") {
+            $0.clientByteRate = $1
+        },
+        .integer("client_byte_burst", 8 << 20, "bytes a client may send at once beyond client_byte_rate; at least max_message_size") { $0.clientByteBurst = $1 },
         .integer("max_frame_size", 1 << 20, "largest client frame in bytes, checked when its header arrives") { $0.maxFrameSize = $1 },
         .integer("max_header_size", 16_384, "bytes of request line and headers a handshake may have; more gets 431") { $0.maxHeaderSize = $1 },
         .integer("max_connections", 0, "most concurrent websockets, further handshakes get 503; 0: unlimited") { $0.maxConnections = $1 },
+        .integer("max_connections_per_ip", 0, "most concurrent websockets from one client address (as trusted_proxies tell it), further handshakes get 429; 0: unlimited") {
+            $0.maxConnectionsPerAddress = $1
+        },
         .integer("max_outbound_bytes", 4 << 20, "bytes queued towards one client before it counts as slow and is dropped") { $0.maxOutboundBytes = $1 },
         .integer("handshake_timeout", 10_000, "ms a connection may take to send its HTTP request (slowloris); also the idle limit between requests; 0: off") {
             $0.handshakeTimeoutMilliseconds = $1
@@ -70,6 +81,15 @@ extension Setting {
                 original: "WS4REDIS_ALLOWED_CHANNELS") { $0.allowedFlags = try ChannelFlags(list: $1) },
         Setting(name: "allowed_origins", defaultValue: "", help: "comma-separated Origin values accepted (others get 403); empty: any", original: nil) {
             $0.allowedOrigins = $1.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+        },
+        Setting(name: "missing_identity", defaultValue: "drop",
+                help: "flags that need an identity the handshake lacks (subscribe-user without a user, ...): drop them, as the original does, or refuse the handshake with 403",
+                original: nil) {
+            guard let policy = MissingIdentityPolicy(rawValue: $1) else { throw WS4RedisError.configuration("missing_identity is drop or refuse, got '\($1)'") }
+            $0.missingIdentity = policy
+        },
+        .integer("max_facility_length", 255, "longest facility name in bytes; longer ones get 400, as do control characters and invalid UTF-8") {
+            $0.maxFacilityLength = $1
         },
         Setting(name: "token_secret", defaultValue: "", help: "secret of signed identity tokens; tokens are not accepted when empty", original: nil) {
             $0.identity.tokenSecret = $1.isEmpty ? nil : Array($1.utf8)

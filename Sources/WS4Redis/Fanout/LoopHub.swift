@@ -157,13 +157,20 @@ package final class LoopHub {
     }
 
     /// Publishes a client's message as the original does: PUBLISH to each channel, and SET ... EX.
-    func publish(_ payload: ByteBuffer, to channels: [String]) {
+    /// `failed` runs on this loop when the message did not reach Redis whole.
+    func publish(_ payload: ByteBuffer, to channels: [String], failed: @escaping (PublicationFailure) -> Void) {
         guard !channels.isEmpty else { return }
-        redis.send(settings.redis.publication(of: Array(payload.readableBytesView), to: channels, expireSeconds: settings.expireSeconds)).whenComplete { [logger] result in
+        let commands = settings.redis.publication(of: Array(payload.readableBytesView), to: channels, expireSeconds: settings.expireSeconds)
+        redis.send(commands).hop(to: eventLoop).whenComplete { [logger] result in
             switch result {
-            case .success(let replies) where !replies.contains(where: \.isError): break
-            case .success(let replies): logger.error("Redis refused a client's publication", metadata: ["replies": "\(replies.filter(\.isError))"])
-            case .failure(let error): logger.warning("client message not published", metadata: ["error": "\(error)"])
+            case .success(let replies) where !replies.contains(where: \.isError):
+                break
+            case .success(let replies):
+                logger.error("Redis refused a client's publication", metadata: ["replies": "\(replies.filter(\.isError))"])
+                failed(.refused)
+            case .failure(let error):
+                logger.warning("client message not published", metadata: ["error": "\(error)"])
+                failed(.unavailable)
             }
         }
     }
@@ -217,6 +224,10 @@ package final class LoopHub {
     func livenessTick() {
         for connection in connections { connection.livenessTick() }
     }
+
+    /// Heartbeat ticks per heartbeat interval: a heartbeat comes at most an eighth of the interval
+    /// later than the interval after the last frame.
+    static let heartbeatTicksPerInterval: UInt8 = 8
 
     func heartbeatTick(_ frame: ByteBuffer) {
         for connection in connections { connection.heartbeatTick(frame) }

@@ -50,6 +50,10 @@ public struct AcceptedHandshake: Sendable {
     public let deflate: DeflateParameters?
     public let responseHeaders: [(name: String, value: String)]
     public let remoteAddress: String?
+    /// Flags the client asked for that need an identity it lacks (missing_identity = drop).
+    public var droppedFlags: ChannelFlags = []
+    /// Its place in the count of its address's websockets (max_connections_per_ip), held as long as the connection.
+    var addressSlot: AddressSlot? = nil
 }
 
 /// A refused upgrade: an HTTP error response.
@@ -76,6 +80,7 @@ public struct HandshakeRefusal: Sendable, Error {
         case 405: "Method Not Allowed"
         case 401: "Unauthorized"
         case 426: "Upgrade Required"
+        case 429: "Too Many Requests"
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 502: "Bad Gateway"

@@ -6,6 +6,8 @@ public struct HandshakeRequest: Sendable {
     public var httpVersion: String
     public var headers: [(name: String, value: String)]
     public var remoteAddress: String?
+    /// False when the path's bytes (percent-decoded) were not UTF-8 and `path` holds U+FFFD in their place.
+    public var pathIsUTF8 = true
 
     public init(method: String, path: String, query: String?, httpVersion: String, headers: [(name: String, value: String)], remoteAddress: String? = nil) {
         self.method = method

@@ -9,10 +9,12 @@ public struct HandshakeValidator: Sendable {
     public let allowedOrigins: [String]
     public let compression: Bool
     public let maxHeaderSize: Int
+    public let maxFacilityLength: Int
+    public let missingIdentity: MissingIdentityPolicy
 
     public init(
         urlPrefix: String, echoPath: String?, allowedFlags: ChannelFlags = .all, allowedOrigins: [String] = [], compression: Bool = true,
-        maxHeaderSize: Int = 16_384
+        maxHeaderSize: Int = 16_384, maxFacilityLength: Int = 255, missingIdentity: MissingIdentityPolicy = .drop
     ) {
         self.urlPrefix = urlPrefix
         self.echoPath = echoPath
@@ -20,12 +22,15 @@ public struct HandshakeValidator: Sendable {
         self.allowedOrigins = allowedOrigins
         self.compression = compression
         self.maxHeaderSize = maxHeaderSize
+        self.maxFacilityLength = maxFacilityLength
+        self.missingIdentity = missingIdentity
     }
 
     init(_ configuration: ServerConfiguration) {
         self.init(
             urlPrefix: configuration.urlPrefix, echoPath: configuration.echoPath, allowedFlags: configuration.allowedFlags,
-            allowedOrigins: configuration.allowedOrigins, compression: configuration.compression, maxHeaderSize: configuration.maxHeaderSize
+            allowedOrigins: configuration.allowedOrigins, compression: configuration.compression, maxHeaderSize: configuration.maxHeaderSize,
+            maxFacilityLength: configuration.maxFacilityLength, missingIdentity: configuration.missingIdentity
         )
     }
 
@@ -37,7 +42,7 @@ public struct HandshakeValidator: Sendable {
     /// The first step: RFC 6455, the endpoint, the origin; the flags narrowed to the allowed ones.
     func validate(_ request: HandshakeRequest) -> Result<ValidUpgrade, HandshakeRefusal> {
         do {
-            let endpoint = try endpoint(for: request.path)
+            let endpoint = try endpoint(for: request)
             let key = try validateUpgrade(request)
             try checkOrigin(request)
             let flags = ChannelFlags(query: request.query.map { Substring($0) }).intersection(allowedFlags)
@@ -53,21 +58,24 @@ public struct HandshakeValidator: Sendable {
     }
 
     /// The last step, once the identity is known: flags narrowed by the authorization, identity
-    /// flags refused without an identity, the connection limit.
+    /// flags without an identity dropped or refused, the connection limit.
     func finish(_ upgrade: ValidUpgrade, authorization: Authorization, atCapacity: Bool) -> HandshakeDecision {
-        let flags = upgrade.flags.intersection(authorization.allowedFlags)
+        var flags = upgrade.flags.intersection(authorization.allowedFlags)
+        var dropped: ChannelFlags = []
         if case .facility = upgrade.endpoint {
-            let lacking = missingIdentity(for: flags, identity: authorization.identity)
-            guard lacking.isEmpty else {
-                return .refused(HandshakeRefusal(status: 403, body: "flags that need an identity, and this connection has none: \(lacking.joined(separator: ", "))\n"))
+            let lacking = Self.lackingIdentity(flags, identity: authorization.identity)
+            if !lacking.isEmpty, missingIdentity == .refuse {
+                return .refused(HandshakeRefusal(status: 403, body: "flags that need an identity, and this connection has none: \(lacking.names)\n"))
             }
+            flags.subtract(lacking)
+            dropped = lacking
         }
         if atCapacity { return .refused(HandshakeRefusal(status: 503, body: "the server is at its connection limit; try again later\n")) }
         return .accepted(
             AcceptedHandshake(
                 endpoint: upgrade.endpoint, flags: flags, identity: authorization.identity, deflate: upgrade.deflate,
                 responseHeaders: upgrade.responseHeaders,
-                remoteAddress: upgrade.request.remoteAddress
+                remoteAddress: upgrade.request.remoteAddress, droppedFlags: dropped
             )
         )
     }
@@ -86,10 +94,24 @@ public struct HandshakeValidator: Sendable {
         return message.withUTF8 { Base64.encode(SHA1.hash($0)) }
     }
 
-    private func endpoint(for path: String) throws -> WebSocketEndpoint {
+    private func endpoint(for request: HandshakeRequest) throws -> WebSocketEndpoint {
+        let path = request.path
         if path == echoPath { return .echo }
-        guard path.hasPrefix(urlPrefix) else { throw HandshakeRefusal(status: 404, body: "no websocket endpoint at \(path)\n") }
-        return .facility(String(path.dropFirst(urlPrefix.count)))
+        guard path.hasPrefix(urlPrefix) else { throw HandshakeRefusal(status: 404, body: "no websocket endpoint at \(path.escapingControlCharacters())\n") }
+        let facility = String(path.dropFirst(urlPrefix.count))
+        try checkFacility(facility, isUTF8: request.pathIsUTF8)
+        return .facility(facility)
+    }
+
+    /// A facility names Redis channels and keys and shows in logs: bounded, printable, UTF-8.
+    private func checkFacility(_ facility: String, isUTF8: Bool) throws {
+        guard isUTF8 else { throw HandshakeRefusal(status: 400, body: "the facility is not valid UTF-8\n") }
+        guard facility.utf8.count <= maxFacilityLength else {
+            throw HandshakeRefusal(status: 400, body: "the facility is \(facility.utf8.count) bytes long; at most \(maxFacilityLength) are allowed\n")
+        }
+        guard !facility.unicodeScalars.contains(where: \.isControlCharacter) else {
+            throw HandshakeRefusal(status: 400, body: "the facility contains a control character\n")
+        }
     }
 
     private func validateUpgrade(_ request: HandshakeRequest) throws -> String {
@@ -124,13 +146,13 @@ public struct HandshakeValidator: Sendable {
         }
     }
 
-    private func missingIdentity(for flags: ChannelFlags, identity: Identity) -> [String] {
-        let requirements: [(ChannelFlags, String, Bool)] = [
-            (.subscribeUser, "subscribe-user", identity.user != nil), (.publishUser, "publish-user", identity.user != nil),
-            (.subscribeGroup, "subscribe-group", !identity.groups.isEmpty), (.publishGroup, "publish-group", !identity.groups.isEmpty),
-            (.subscribeSession, "subscribe-session", identity.sessionKey != nil), (.publishSession, "publish-session", identity.sessionKey != nil),
-        ]
-        return requirements.filter { flags.contains($0.0) && !$0.2 }.map(\.1)
+    /// The flags among `flags` whose part of the identity is missing.
+    static func lackingIdentity(_ flags: ChannelFlags, identity: Identity) -> ChannelFlags {
+        var lacking: ChannelFlags = []
+        if identity.user == nil { lacking.formUnion([.subscribeUser, .publishUser]) }
+        if identity.groups.isEmpty { lacking.formUnion([.subscribeGroup, .publishGroup]) }
+        if identity.sessionKey == nil { lacking.formUnion([.subscribeSession, .publishSession]) }
+        return flags.intersection(lacking)
     }
 
     private func responseHeaders(key: String, request: HandshakeRequest) -> [(name: String, value: String)] {

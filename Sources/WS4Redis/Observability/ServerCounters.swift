@@ -56,6 +56,9 @@ package final class ServerCounters: Sendable {
     let slowClientCloses: Total
     let messagesDropped: Total
     let redisReconnects: Total
+    let identityFlagsDropped: Total
+    let rateLimitedCloses: Total
+    let publishFailures: Total
     /// A pthread lock rather than Synchronization's Mutex: ThreadSanitizer sees the former.
     private let handshakesByStatus = NIOLockedValueBox<[Int: Total]>([:])
     private let deliveryLatency: CoreMetrics.Timer
@@ -81,6 +84,9 @@ package final class ServerCounters: Sendable {
         slowClientCloses = Total("ws4redis_slow_client_closes_total", factory: factory)
         messagesDropped = Total("ws4redis_messages_dropped_total", factory: factory)
         redisReconnects = Total("ws4redis_redis_reconnects_total", factory: factory)
+        identityFlagsDropped = Total("ws4redis_identity_flags_dropped_total", factory: factory)
+        rateLimitedCloses = Total("ws4redis_rate_limited_closes_total", factory: factory)
+        publishFailures = Total("ws4redis_client_publish_failures_total", factory: factory)
         deliveryLatency = CoreMetrics.Timer(label: Self.deliveryLatencyName, factory: factory)
         levelGauges = [
             (connections, CoreMetrics.Gauge(label: "ws4redis_connections", factory: factory)),

@@ -23,9 +23,12 @@ package struct ParsedRequestHead {
         let mark = target.utf8.firstIndex(of: UInt8(ascii: "?"))
         let path = mark.map { String(target[..<$0]) } ?? target
         let query = mark.map { String(target[target.index(after: $0)...]) }
-        return HandshakeRequest(
-            method: method, path: path.removingPercentEncoding(), query: query, httpVersion: version, headers: headers, remoteAddress: remoteAddress
+        let decoded = path.removingPercentEncodingIfUTF8()
+        var request = HandshakeRequest(
+            method: method, path: decoded ?? path.removingPercentEncoding(), query: query, httpVersion: version, headers: headers, remoteAddress: remoteAddress
         )
+        request.pathIsUTF8 = decoded != nil
+        return request
     }
 }
 

@@ -16,6 +16,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     let names: ChannelNames
     private let counters = ServerCounters()
     private let logger: Logger
+    private let perAddress: ConnectionsPerAddress?
     private let lock = NIOLock()
     private var running: Running?
     private var authorizationCallback: AuthorizationCallback?
@@ -39,6 +40,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         self.logger = logger ?? configuration.logFormat.logger(label: "ws4redis", level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
         validator = HandshakeValidator(configuration)
         names = ChannelNames(keyPrefix: configuration.keyPrefix)
+        perAddress = configuration.maxConnectionsPerAddress > 0 ? ConnectionsPerAddress(limit: configuration.maxConnectionsPerAddress) : nil
     }
 
     deinit {
@@ -62,6 +64,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         try lock.withLock {
             guard running == nil else { throw WS4RedisError(.state, "the server is already running") }
             DescriptorTable.reserveUpToLimit()
+            warnAboutClientChosenKeys()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.effectiveIOThreads)
             do {
                 running = try makeRunning(group: group)
@@ -110,6 +113,18 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
     }
 
+    /// Without a prefix, a client allowed to publish picks the Redis keys its messages are stored
+    /// under (`SET broadcast:<facility>`), the app's own keys among them. The original's default,
+    /// kept for compatibility; said once at start.
+    private func warnAboutClientChosenKeys() {
+        let publishing = configuration.allowedFlags.intersection([.publishBroadcast, .publishUser, .publishGroup, .publishSession])
+        guard configuration.keyPrefix.isEmpty, !publishing.isEmpty, configuration.expireSeconds > 0 else { return }
+        logger.warning(
+            "clients may publish and no prefix is set: they choose Redis key names and can overwrite the app's own keys; set prefix, or leave publish-* out of allowed_flags",
+            metadata: ["allowed-publish-flags": "\(publishing.names)"]
+        )
+    }
+
     /// Fails the start when the first attempt to reach Redis fails (`require_redis`).
     private func requireRedis(_ commands: any RedisCommands) throws {
         do {
@@ -126,7 +141,9 @@ public final class WS4RedisServer: @unchecked Sendable {
             timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.livenessTick() } }
         }
         if let heartbeat = configuration.heartbeat {
-            let interval = TimeAmount.milliseconds(Int64(configuration.heartbeatIntervalMilliseconds))
+            let interval = TimeAmount.nanoseconds(
+                max(1_000_000, Int64(configuration.heartbeatIntervalMilliseconds) * 1_000_000 / Int64(LoopHub.heartbeatTicksPerInterval))
+            )
             let frame = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: heartbeat), allocator: ByteBufferAllocator())
             timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.heartbeatTick(frame) } }
         }
@@ -248,9 +265,33 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     private func finish(_ upgrade: ValidUpgrade, _ authorization: Result<Authorization, HandshakeRefusal>) -> HandshakeDecision {
         switch authorization {
-        case .success(let authorization): validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
-        case .failure(let refusal): .refused(refusal)
+        case .success(let authorization):
+            let decision = validator.finish(upgrade, authorization: authorization, atCapacity: atCapacity)
+            guard case .accepted(let handshake) = decision else { return decision }
+            return admitted(handshake)
+        case .failure(let refusal):
+            return .refused(refusal)
         }
+    }
+
+    /// An accepted handshake past the per-address limit, which holds a slot until the connection is gone.
+    private func admitted(_ handshake: AcceptedHandshake) -> HandshakeDecision {
+        if !handshake.droppedFlags.isEmpty { noteDropped(handshake) }
+        guard let perAddress, let address = handshake.remoteAddress else { return .accepted(handshake) }
+        guard let slot = perAddress.reserve(address) else {
+            let limit = configuration.maxConnectionsPerAddress
+            return .refused(HandshakeRefusal(status: 429, body: "this address has \(limit) websockets open, the most allowed here; close one first\n"))
+        }
+        var holding = handshake
+        holding.addressSlot = slot
+        return .accepted(holding)
+    }
+
+    private func noteDropped(_ handshake: AcceptedHandshake) {
+        counters.identityFlagsDropped.add(1)
+        logger.debug("flags dropped: the handshake has no identity for them", metadata: [
+            "dropped": "\(handshake.droppedFlags.names)", "address": "\(handshake.remoteAddress ?? "-")",
+        ])
     }
 
     private func counted(_ decision: HandshakeDecision) -> HandshakeDecision {

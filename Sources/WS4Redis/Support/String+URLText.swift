@@ -10,8 +10,23 @@ extension String {
     }
 
     /// Decodes `%XX` escapes (and `+` as a space in query strings); malformed escapes stay as written.
+    /// Bytes that do not form UTF-8 become U+FFFD.
     func removingPercentEncoding(plusAsSpace: Bool = false) -> String {
-        guard utf8.contains(UInt8(ascii: "%")) || (plusAsSpace && utf8.contains(UInt8(ascii: "+"))) else { return self }
+        guard needsPercentDecoding(plusAsSpace: plusAsSpace) else { return self }
+        return String(decoding: percentDecodedBytes(plusAsSpace: plusAsSpace), as: UTF8.self)
+    }
+
+    /// Decodes `%XX` escapes as `removingPercentEncoding` does; nil when the bytes they give are not UTF-8.
+    func removingPercentEncodingIfUTF8() -> String? {
+        guard needsPercentDecoding(plusAsSpace: false) else { return self }
+        return String(validating: percentDecodedBytes(plusAsSpace: false), as: UTF8.self)
+    }
+
+    private func needsPercentDecoding(plusAsSpace: Bool) -> Bool {
+        utf8.contains(UInt8(ascii: "%")) || (plusAsSpace && utf8.contains(UInt8(ascii: "+")))
+    }
+
+    private func percentDecodedBytes(plusAsSpace: Bool) -> [UInt8] {
         var bytes: [UInt8] = []
         var utf8 = Array(self.utf8)[...]
         while let byte = utf8.popFirst() {
@@ -24,7 +39,7 @@ extension String {
                 bytes.append(byte)
             }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }
 

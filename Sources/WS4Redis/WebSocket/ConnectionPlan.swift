@@ -14,9 +14,12 @@ package struct ConnectionPlan: Sendable {
     /// With the `echo` flag a client also receives what it published itself.
     let echo: Bool
     let deflate: DeflateParameters?
+    /// Held as long as the connection: its place in its address's count (max_connections_per_ip).
+    let addressSlot: AddressSlot?
 
     package init(_ handshake: AcceptedHandshake, names: ChannelNames, id: UInt64 = 0) {
         self.id = id
+        addressSlot = handshake.addressSlot
         remoteAddress = handshake.remoteAddress
         flags = handshake.flags
         endpoint = handshake.endpoint
@@ -58,6 +61,12 @@ package struct ConnectionSettings: Sendable {
     var heartbeat: [UInt8]?
     /// How long a close handshake may take before the socket is dropped.
     var closeTimeout: TimeAmount = .seconds(5)
+    /// How fast a client may send; nil rates are unlimited.
+    var clientMessageRate: ClientRateLimit.Rate?
+    var clientByteRate: ClientRateLimit.Rate?
+    /// The rates as configured, for the close reason.
+    var clientMessagesPerSecond: Int
+    var clientBytesPerSecond: Int
 
     package init(_ configuration: ServerConfiguration) {
         maxFrameSize = configuration.maxFrameSize
@@ -68,5 +77,12 @@ package struct ConnectionSettings: Sendable {
         redis = configuration.redis
         compressionThreshold = configuration.compressionThreshold
         heartbeat = configuration.heartbeat.map { Array($0.utf8) }
+        clientMessagesPerSecond = configuration.clientMessageRate
+        clientBytesPerSecond = configuration.clientByteRate
+        clientMessageRate = ClientRateLimit.Rate(perSecond: configuration.clientMessageRate, burst: configuration.clientMessageBurst)
+        clientByteRate = ClientRateLimit.Rate(perSecond: configuration.clientByteRate, burst: configuration.clientByteBurst)
     }
+
+    /// A new client's allowance.
+    var clientRateLimit: ClientRateLimit { ClientRateLimit(messages: clientMessageRate, bytes: clientByteRate) }
 }

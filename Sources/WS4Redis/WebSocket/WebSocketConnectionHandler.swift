@@ -31,8 +31,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
     var hubSlot = -1
     var needsFlush = false
-    /// Whether anything was sent since the last heartbeat tick.
-    private var sentSinceHeartbeat = false
+    /// Heartbeat ticks since anything was sent (saturating): the heartbeat is due after more than a
+    /// whole interval of them, so it follows the last frame by the interval plus at most one tick.
+    private var quietTicks: UInt8 = 0
     /// With the close policy: the outbound buffer is over max_outbound_bytes.
     private var saturated = false
     /// For the closing log line: when the websocket opened.
@@ -89,7 +90,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         hub.counters.subscriptions.add(plan.subscriptions.count)
         if let unpublished = occasional?.unpublished, !unpublished.isEmpty {
             occasional?.unpublished = []
-            for payload in unpublished { hub.publish(payload, to: plan.publications) }
+            occasional?.unpublishedBytes = 0
+            for payload in unpublished { publish(payload) }
         }
         hub.storedMessages.fetch(plan.subscriptions) { [self] in releaseHeldBack(persisted: $0) }
     }
@@ -116,7 +118,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(frame), promise: nil)
         }
         context.flush()
-        sentSinceHeartbeat = true
+        quietTicks = 0
         hub.counters.delivered(frames.count, bytes: bytes)
     }
 
@@ -165,8 +167,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     private func receive(_ part: FramePart, context: ChannelHandlerContext) {
         switch assembler.receive(part) {
-        case .message(let opcode, let payload): received(opcode: opcode, payload: payload, context: context)
-        case .ping(let payload): send(FrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator), context: context)
+        case .message(let opcode, let payload):
+            guard admitted(payload.readableBytes) else { return }
+            received(opcode: opcode, payload: payload, context: context)
+        case .ping(let payload):
+            guard admitted(0) else { return }
+            send(FrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator), context: context)
         case .pong, .none: break
         case .close(let code): receivedClose(code, context: context)
         case .failure(let code, let reason): fail(code, reason: reason, context: context)
@@ -211,6 +217,21 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
+    /// Whether a facility's client is within its rates (the echo endpoint, for conformance suites,
+    /// has none); over them, the socket closes with 1008 and what it sent is dropped.
+    private func admitted(_ bytes: Int) -> Bool {
+        guard case .facility = plan.endpoint, state.canSendData else { return state.canSendData }
+        let occasional = ensuredOccasional
+        if occasional.rateLimit == nil { occasional.rateLimit = hub.settings.clientRateLimit }
+        let verdict = occasional.rateLimit!.admit(bytes: bytes, now: Int64(NIODeadline.now().uptimeNanoseconds))
+        guard verdict != .admitted else { return true }
+        let reason = verdict == .tooManyMessages
+            ? "more than \(hub.settings.clientMessagesPerSecond) messages per second" : "more than \(hub.settings.clientBytesPerSecond) bytes per second"
+        hub.counters.rateLimitedCloses.add(1)
+        closeTelling(.policyViolation, reason: reason)
+        return false
+    }
+
     private func received(opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
         switch plan.endpoint {
         case .echo:
@@ -221,19 +242,47 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             hub.counters.clientBytesIn.add(payload.readableBytes)
             if !plan.echo { ensuredOccasional.lastSent = payload }
             if heldBack != nil { ensuredOccasional.sentWhileHeldBack = payload }
-            if awaitingConfirmation, ensuredOccasional.unpublished.count < Self.maxUnpublished {
-                ensuredOccasional.unpublished.append(payload)
-                return
-            }
-            hub.publish(payload, to: plan.publications)
+            guard !awaitingConfirmation else { return keepUnpublished(payload) }
+            publish(payload)
         }
     }
 
     /// Its channels are not all confirmed yet: what the client publishes meanwhile waits, so that
     /// it comes back live (with echo) rather than racing the SUBSCRIBE to Redis.
     private var awaitingConfirmation: Bool { heldBack != nil && !subscriptionsConfirmed }
-    /// Past this many (Redis may be down a while) a client's messages go to Redis at once, as they come.
-    private static let maxUnpublished = 128
+
+    /// Redis may be down a while: at most max_message_size bytes wait, then the client is told
+    /// (1013) rather than having its messages vanish.
+    private func keepUnpublished(_ payload: ByteBuffer) {
+        let occasional = ensuredOccasional
+        guard occasional.unpublishedBytes + payload.readableBytes <= hub.settings.maxMessageSize else {
+            hub.counters.publishFailures.add(1)
+            return closeTelling(.unknown(1013), reason: "Redis is unavailable: message not published; try again later")
+        }
+        occasional.unpublishedBytes += payload.readableBytes
+        occasional.unpublished.append(payload)
+    }
+
+    /// A message Redis did not take is lost for every subscriber: its sender is told with a close
+    /// (1013 while Redis is away or its queue is full, 1011 when Redis refused it) and reconnects.
+    private func publish(_ payload: ByteBuffer) {
+        hub.publish(payload, to: plan.publications) { [weak self] failure in
+            guard let self else { return }
+            hub.counters.publishFailures.add(1)
+            switch failure {
+            case .unavailable: closeTelling(.unknown(1013), reason: "Redis is unavailable: message not published; try again later")
+            case .refused: closeTelling(.unexpectedServerError, reason: "Redis refused the message: not published or not stored")
+            }
+        }
+    }
+
+    /// Closes with a close handshake, so that the client reads the code and the reason: what it
+    /// sends meanwhile is read and dropped (closing at once with unread bytes would send RST, and
+    /// the client would lose the close frame), until its close frame or the close timeout.
+    private func closeTelling(_ code: WebSocketErrorCode, reason: String) {
+        hub.logger.debug("websocket closed by the server", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
+        _ = close(code: code, reason: reason, timeout: hub.settings.closeTimeout)
+    }
 
     private func isHeartbeat(_ payload: ByteBuffer) -> Bool {
         guard let heartbeat = hub.settings.heartbeat else { return false }
@@ -279,7 +328,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         guard state.canSendData else { return }
         guard !saturated else { return dropSlowClient(context) }
-        sentSinceHeartbeat = true
+        quietTicks = 0
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 
@@ -296,7 +345,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         let channel = message.channel
         guard let context, state.canSendData, !isOwnMessage(message.frame) else { return false }
         guard heldBack == nil else {
-            heldBack!.append(frame)
+            holdBack(frame)
             return false
         }
         if occasional?.newestWhileSaturated != nil {
@@ -307,9 +356,22 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             dropSlowClient(context)
             return false
         }
-        sentSinceHeartbeat = true
+        quietTicks = 0
         context.write(wrapOutboundOut(frame), promise: nil)
         return true
+    }
+
+    /// Until the stored messages are fetched, live ones wait: at most max_outbound_bytes of them, as
+    /// for a client that does not read; past that, the client is told to come back (1013).
+    private func holdBack(_ frame: ByteBuffer) {
+        let occasional = ensuredOccasional
+        guard occasional.heldBackBytes + frame.readableBytes <= hub.settings.maxOutboundBytes else {
+            heldBack = nil
+            hub.counters.slowClientCloses.add(1)
+            return closeTelling(.unknown(1013), reason: "messages arrived faster than the stored ones could be fetched; try again later")
+        }
+        occasional.heldBackBytes += frame.readableBytes
+        heldBack!.append(frame)
     }
 
     private func keepNewest(_ frame: ByteBuffer, channel: String) {
@@ -360,11 +422,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Sends the shared heartbeat frame when nothing else was sent since the last tick.
+    /// Sends the shared heartbeat frame once nothing was sent for a whole heartbeat interval.
     func heartbeatTick(_ frame: ByteBuffer) {
         guard case .facility = plan.endpoint else { return }
-        defer { sentSinceHeartbeat = false }
-        guard !sentSinceHeartbeat, let context, state.canSendData, heldBack == nil else { return }
+        if quietTicks <= LoopHub.heartbeatTicksPerInterval { quietTicks += 1 }
+        guard quietTicks > LoopHub.heartbeatTicksPerInterval, let context, state.canSendData, heldBack == nil else { return }
+        quietTicks = 0
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 }
@@ -379,6 +442,11 @@ private final class OccasionalState {
     var sentWhileHeldBack: ByteBuffer?
     /// What the client published before Redis confirmed its channels, published at confirmation.
     var unpublished: [ByteBuffer] = []
+    var unpublishedBytes = 0
+    /// Bytes of the live frames held back while the stored messages are fetched.
+    var heldBackBytes = 0
+    /// Created with the first message the client sends.
+    var rateLimit: ClientRateLimit?
     /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
     var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
     /// For the closing log line: the first close code sent or received, and why the server dropped

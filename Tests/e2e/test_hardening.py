@@ -1,0 +1,330 @@
+"""Safe by default and faithful to the original (issue 18), seen from outside in every hosting mode:
+identity flags without an identity are dropped as the original drops them, facility names are
+bounded, a flooding client is closed, a client is told when its message did not reach Redis, one
+address cannot take every socket, the first heartbeat follows the last frame by its interval, and a
+deployment that lets clients choose Redis keys is warned about at start."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import redis
+from websockets.exceptions import ConnectionClosed
+
+from e2e_helpers import (
+    RedisServer,
+    Server,
+    assert_refused,
+    free_port,
+    http_get,
+    open_client,
+    original_publish,
+    raw_handshake,
+    receive_one,
+    run_async,
+    wait_until,
+)
+
+
+def metric(server: Server, name: str) -> float:
+    status, _, body = http_get(server.port, "/metrics")
+    assert status == 200, f"/metrics answered {status}"
+    values = [float(line.split()[-1]) for line in body.decode().splitlines() if line.startswith(name + " ") or line.startswith(name + "{")]
+    return sum(values)
+
+
+async def closed_with(ws: Any, timeout: float, what: str) -> tuple[int, str]:
+    """Reads until the server closes; returns its close code and reason."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except ConnectionClosed:
+        assert ws.close_code is not None, f"{what}: closed without a close frame"
+        return ws.close_code, ws.close_reason or ""
+    except TimeoutError:
+        raise AssertionError(f"{what}: not closed within {timeout}s") from None
+
+
+class AnonymousAuthApp:
+    """An app that grants every auth request without naming anyone (a visitor who is not logged in)."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def anonymous_app() -> Iterator[AnonymousAuthApp]:
+    app = AnonymousAuthApp()
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone: the test may stop it or make it refuse writes."""
+    server = RedisServer(free_port(), tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Compatibility
+
+
+@pytest.mark.parametrize("source", ["none", "auth request"])
+def test_identity_flags_without_an_identity_are_dropped(mode: str, source: str, server_factory: Callable[..., Server], r: redis.Redis,
+                                                        anonymous_app: AnonymousAuthApp) -> None:
+    """A page opening ?subscribe-broadcast&subscribe-user for every visitor: an anonymous one gets the
+    broadcast, and no junk channel is subscribed or published to (as with the original)."""
+    args = ["--auth-url", f"http://127.0.0.1:{anonymous_app.port}/auth"] if source == "auth request" else []
+    server = server_factory(mode, *args)
+
+    async def body() -> None:
+        visitor = await open_client(server.url("news", "subscribe-broadcast&subscribe-user&subscribe-session&publish-user&echo"))
+        try:
+            channels = wait_until(lambda: r.pubsub_channels(), 10, "the visitor's subscription")
+            assert channels == [b"broadcast:news"], f"subscribed to {channels}: the identity flags must be dropped, not mapped to junk"
+            original_publish(r, "hello visitor", "news", broadcast=True, expire=0)
+            assert await receive_one(visitor, 10, "the broadcast") == "hello visitor"
+            await visitor.send("from the visitor")
+            wait_until(lambda: metric(server, "ws4redis_client_messages_total") >= 1, 10, "the visitor's message to be taken")
+            original_publish(r, "still open", "news", broadcast=True, expire=0)
+            assert await receive_one(visitor, 10, "the visitor is still served") == "still open"
+        finally:
+            await visitor.close()
+
+    run_async(body(), 60, "dropped identity flags")
+    assert r.keys("*") == [], f"publish-user without a user must not store anything: {r.keys('*')}"
+    assert metric(server, "ws4redis_identity_flags_dropped_total") >= 1
+
+
+def test_missing_identity_refuse_keeps_the_403(mode: str, server_factory: Callable[..., Server]) -> None:
+    server = server_factory(mode, "--missing-identity", "refuse")
+    assert_refused(server.port, "/ws/news?subscribe-broadcast&subscribe-user", 403, "subscribe-user", what=f"{mode}, refuse")
+    status, _, _ = raw_handshake(server.port, "/ws/news?subscribe-broadcast")
+    assert status == 101
+
+
+# ---------------------------------------------------------------------------------------------
+# Facility names
+
+
+def test_facility_names_are_bounded_and_printable(mode: str, server_factory: Callable[..., Server]) -> None:
+    server = server_factory(mode)
+    assert_refused(server.port, "/ws/" + "f" * 256 + "?subscribe-broadcast", 400, "at most 255", what="256-byte facility")
+    assert_refused(server.port, "/ws/x%0Aforged%20line?subscribe-broadcast", 400, "control character", what="%0A in the facility")
+    assert_refused(server.port, "/ws/x%1B%5B31m?subscribe-broadcast", 400, "control character", what="ESC in the facility")
+    assert_refused(server.port, "/ws/bad%FFutf8?subscribe-broadcast", 400, "UTF-8", what="invalid UTF-8")
+    for path in ("/ws/" + "f" * 255, "/ws/chat:room1", "/ws/caf%C3%A9"):
+        status, _, body = raw_handshake(server.port, path + "?subscribe-broadcast")
+        assert status == 101, f"{path}: {status} {body!r}"
+    log = server.log_path.read_text(errors="replace")
+    assert not any(line.startswith("forged") for line in log.splitlines()), "a client wrote a line of its own into the log"
+
+
+# ---------------------------------------------------------------------------------------------
+# Flooding clients
+
+
+def test_a_flooding_client_is_closed_with_1008(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    server = server_factory(mode, "--client-message-rate", "20", "--client-message-burst", "10", "--expire", "0")
+
+    async def body() -> None:
+        bystander = await open_client(server.url("flood", "subscribe-broadcast"))
+        flooder = await open_client(server.url("flood", "publish-broadcast"))
+        try:
+            for index in range(200):
+                try:
+                    await flooder.send(f"spam {index}")
+                except ConnectionClosed:
+                    break
+            code, reason = await closed_with(flooder, 10, "the flooder")
+            assert code == 1008 and "messages per second" in reason, f"closed with {code} {reason!r}"
+            got = 0
+            try:
+                while True:
+                    await asyncio.wait_for(bystander.recv(), 1.0)
+                    got += 1
+            except TimeoutError:
+                pass
+            assert 1 <= got <= 20, f"the bystander got {got} of the flood: the burst is 10 messages"
+            original_publish(r, "after", "flood", broadcast=True, expire=0)
+            assert await receive_one(bystander, 10, "the bystander is still served") == "after"
+        finally:
+            await bystander.close()
+
+    run_async(body(), 60, "flood")
+    assert metric(server, "ws4redis_rate_limited_closes_total") == 1
+
+
+def test_the_default_byte_rate_stops_a_stream_of_largest_messages(mode: str, server_factory: Callable[..., Server]) -> None:
+    """Defaults no real page reaches: 1 MiB/s with an 8 MiB burst; 20 MiB at once is a flood."""
+    server = server_factory(mode, "--expire", "0")
+
+    async def body() -> None:
+        flooder = await open_client(server.url("bytes", "publish-broadcast"))
+        payload = "x" * (1 << 20)
+        for _ in range(20):
+            try:
+                await flooder.send(payload)
+            except ConnectionClosed:
+                break
+        code, reason = await closed_with(flooder, 20, "the byte flooder")
+        assert code == 1008 and "bytes per second" in reason, f"closed with {code} {reason!r}"
+
+    run_async(body(), 90, "byte flood")
+
+
+# ---------------------------------------------------------------------------------------------
+# A message Redis did not take
+
+
+def test_a_sender_is_told_when_redis_refuses_or_is_gone(mode: str, server_factory: Callable[..., Server], private_redis: RedisServer) -> None:
+    server = server_factory(mode, redis_url=private_redis.url)
+    control = private_redis.client()
+
+    async def body() -> None:
+        sender = await open_client(server.url("told", "subscribe-broadcast&publish-broadcast"))
+        await sender.send("accepted")
+        wait_until(lambda: control.get("broadcast:told") == b"accepted", 10, "the first message to be published and stored")
+        control.config_set("maxmemory-policy", "noeviction")
+        control.config_set("maxmemory", "1")
+        try:
+            await sender.send("refused by Redis")
+            code, reason = await closed_with(sender, 10, "a sender whose message Redis refused")
+            assert code == 1011 and "not published" in reason, f"closed with {code} {reason!r}"
+        finally:
+            control.config_set("maxmemory", "0")
+
+        second = await open_client(server.url("told", "subscribe-broadcast&publish-broadcast"))
+        wait_until(lambda: control.pubsub_numsub("broadcast:told")[0][1] >= 1, 10, "the second sender's subscription")
+        private_redis.stop()
+        wait_until(lambda: server.health()[1].get("redis_connected") is False, 15, "the server to notice Redis is gone")
+        try:
+            await second.send("nowhere to go")
+        except ConnectionClosed:
+            pass
+        code, reason = await closed_with(second, 10, "a sender while Redis is gone")
+        assert code == 1013 and "not published" in reason, f"closed with {code} {reason!r}"
+
+    try:
+        run_async(body(), 60, "told")
+    finally:
+        control.close()
+    assert metric(server, "ws4redis_client_publish_failures_total") >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections per address
+
+
+def test_connections_per_address_are_limited(mode: str, server_factory: Callable[..., Server]) -> None:
+    server = server_factory(mode, "--max-connections-per-ip", "2", "--trusted-proxies", "127.0.0.1")
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(2):
+            status, _, _ = raw_handshake_kept(server.port, "/ws/ip?subscribe-broadcast", sockets)
+            assert status == 101
+        assert_refused(server.port, "/ws/ip?subscribe-broadcast", 429, "most allowed", what="a third from 127.0.0.1")
+        status, _, _ = raw_handshake_kept(server.port, "/ws/ip?subscribe-broadcast", sockets, {"X-Forwarded-For": "203.0.113.9"})
+        assert status == 101, "another client behind the trusted proxy has its own count"
+        sockets.pop(0).close()
+        wait_until(lambda: raw_handshake_kept(server.port, "/ws/ip?subscribe-broadcast", sockets)[0] == 101, 10,
+                   "a slot to come back once a websocket of that address closed")
+    finally:
+        for s in sockets:
+            s.close()
+    assert metric(server, 'ws4redis_handshakes_total{status="429"}') >= 1
+
+
+def raw_handshake_kept(port: int, path: str, keep: list[socket.socket], headers: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    """A handshake whose socket stays open (appended to `keep` when accepted)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    request = {"Host": f"127.0.0.1:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Sec-WebSocket-Version": "13", **(headers or {})}
+    s.sendall((f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.items()) + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split()[1]) if head else 0
+    if status == 101:
+        keep.append(s)
+    else:
+        s.close()
+    return status, head, b""
+
+
+# ---------------------------------------------------------------------------------------------
+# Heartbeats
+
+
+def test_the_first_heartbeat_follows_the_last_frame_by_its_interval(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    """The original sends its heartbeat about 4 s after the socket went quiet; a client counting missed
+    heartbeats must not wait up to two intervals for the first one."""
+    interval = 2.0
+    server = server_factory(mode, "--heartbeat", "--heartbeat--", "--heartbeat-interval", str(int(interval * 1000)))
+
+    async def body() -> None:
+        ws = await open_client(server.url("beat", "subscribe-broadcast"))
+        try:
+            wait_until(lambda: r.pubsub_numsub("broadcast:beat")[0][1] >= 1, 10, "the subscription")
+            await asyncio.sleep(0.7)
+            original_publish(r, "last frame", "beat", broadcast=True, expire=0)
+            assert await receive_one(ws, 10, "the message") == "last frame"
+            sent = time.monotonic()
+            assert await receive_one(ws, 3 * interval, "the heartbeat") == "--heartbeat--"
+            quiet = time.monotonic() - sent
+            assert quiet >= interval * 0.95, f"the heartbeat came {quiet:.2f}s after the last frame, before the interval"
+            assert quiet <= interval * 1.4, f"the first heartbeat came {quiet:.2f}s after the last frame, the interval is {interval}s"
+        finally:
+            await ws.close()
+
+    run_async(body(), 60, "heartbeat")
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up warnings
+
+
+def test_client_chosen_keys_are_warned_about_at_start(mode: str, server_factory: Callable[..., Server]) -> None:
+    warning = "clients may publish and no prefix is set"
+    default = server_factory(mode)
+    prefixed = server_factory(mode, "--prefix", "app")
+    narrowed = server_factory(mode, "--allowed-flags", "subscribe-broadcast,subscribe-user")
+    wait_until(lambda: warning in default.log_path.read_text(errors="replace"), 10, "the warning of a server without prefix")
+    for quiet in (prefixed, narrowed):
+        assert warning not in quiet.log_path.read_text(errors="replace"), f"warned with {quiet.argv}"
