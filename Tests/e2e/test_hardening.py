@@ -7,8 +7,6 @@ deployment that lets clients choose Redis keys is warned about at start."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 import threading
 import time
@@ -29,6 +27,7 @@ from e2e_helpers import (
     open_client,
     original_publish,
     raw_handshake,
+    raw_websocket,
     receive_one,
     run_async,
     wait_until,
@@ -254,13 +253,12 @@ def test_connections_per_address_are_limited(mode: str, server_factory: Callable
     sockets: list[socket.socket] = []
     try:
         for _ in range(2):
-            status, _, _ = raw_handshake_kept(server.port, "/ws/ip?subscribe-broadcast", sockets)
-            assert status == 101
+            assert kept_open(server.port, "/ws/ip?subscribe-broadcast", sockets)
         assert_refused(server.port, "/ws/ip?subscribe-broadcast", 429, "most allowed", what="a third from 127.0.0.1")
-        status, _, _ = raw_handshake_kept(server.port, "/ws/ip?subscribe-broadcast", sockets, {"X-Forwarded-For": "203.0.113.9"})
-        assert status == 101, "another client behind the trusted proxy has its own count"
+        assert kept_open(server.port, "/ws/ip?subscribe-broadcast", sockets, {"X-Forwarded-For": "203.0.113.9"}), \
+            "another client behind the trusted proxy has its own count"
         sockets.pop(0).close()
-        wait_until(lambda: raw_handshake_kept(server.port, "/ws/ip?subscribe-broadcast", sockets)[0] == 101, 10,
+        wait_until(lambda: kept_open(server.port, "/ws/ip?subscribe-broadcast", sockets), 10,
                    "a slot to come back once a websocket of that address closed")
     finally:
         for s in sockets:
@@ -268,24 +266,13 @@ def test_connections_per_address_are_limited(mode: str, server_factory: Callable
     assert metric(server, 'ws4redis_handshakes_total{status="429"}') >= 1
 
 
-def raw_handshake_kept(port: int, path: str, keep: list[socket.socket], headers: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
-    """A handshake whose socket stays open (appended to `keep` when accepted)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    request = {"Host": f"127.0.0.1:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
-               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Sec-WebSocket-Version": "13", **(headers or {})}
-    s.sendall((f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.items()) + "\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(1)
-        if not chunk:
-            break
-        head += chunk
-    status = int(head.split()[1]) if head else 0
-    if status == 101:
-        keep.append(s)
-    else:
-        s.close()
-    return status, head, b""
+def kept_open(port: int, path: str, keep: list[socket.socket], headers: dict[str, str] | None = None) -> bool:
+    """Whether a websocket of `path` was accepted; its socket stays open in `keep`."""
+    try:
+        keep.append(raw_websocket(port, path, headers))
+        return True
+    except AssertionError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
