@@ -331,6 +331,17 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertEqual(closeCode(try readFrame()), 1008)
     }
 
+    func testTheByteBurstIsAtLeastTheLargestMessage() throws {
+        try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast], maxMessageSize: 2000) {
+            $0.clientByteRate = 100
+            $0.clientByteBurst = 10
+        }
+        try confirmSubscriptions()
+        try channel.writeInbound(clientFrame(0x1, [UInt8](repeating: 0x61, count: 2000)))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a message of max_message_size passes on a fresh allowance")
+        XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
+    }
+
     func testTheEchoEndpointHasNoRateLimit() throws {
         try makeChannel(endpoint: .echo) {
             $0.clientMessageRate = 1

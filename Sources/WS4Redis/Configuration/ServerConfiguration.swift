@@ -95,10 +95,6 @@ public struct ServerConfiguration: Sendable {
         guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }
         guard maxConnections >= 0, pingIntervalMilliseconds >= 0 else { throw WS4RedisError.configuration("limits must not be negative") }
         guard maxFacilityLength > 0 else { throw WS4RedisError.configuration("max_facility_length must be positive") }
-        // Otherwise a message of the largest allowed size could never be sent.
-        guard clientByteRate == 0 || clientByteBurst >= maxMessageSize else {
-            throw WS4RedisError.configuration("client_byte_burst (\(clientByteBurst)) must be at least max_message_size (\(maxMessageSize))")
-        }
         guard clientMessageRate == 0 || clientMessageBurst > 0 else { throw WS4RedisError.configuration("client_message_burst must be positive") }
         // A zero interval would make the heartbeat timer spin.
         guard heartbeat == nil || heartbeatIntervalMilliseconds > 0 else { throw WS4RedisError.configuration("heartbeat_interval must be positive") }

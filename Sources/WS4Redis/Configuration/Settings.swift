@@ -46,7 +46,7 @@ extension Setting {
         .integer("client_byte_rate", 1 << 20, "bytes per second a client may send in messages, on average; past it and its burst the socket closes with 1008; 0: unlimited") {
             $0.clientByteRate = $1
         },
-        .integer("client_byte_burst", 8 << 20, "bytes a client may send at once beyond client_byte_rate; at least max_message_size") { $0.clientByteBurst = $1 },
+        .integer("client_byte_burst", 8 << 20, "bytes a client may send at once beyond client_byte_rate; raised to max_message_size when smaller") { $0.clientByteBurst = $1 },
         .integer("max_frame_size", 1 << 20, "largest client frame in bytes, checked when its header arrives") { $0.maxFrameSize = $1 },
         .integer("max_header_size", 16_384, "bytes of request line and headers a handshake may have; more gets 431") { $0.maxHeaderSize = $1 },
         .integer("max_connections", 0, "most concurrent websockets, further handshakes get 503; 0: unlimited") { $0.maxConnections = $1 },

@@ -80,7 +80,8 @@ package struct ConnectionSettings: Sendable {
         clientMessagesPerSecond = configuration.clientMessageRate
         clientBytesPerSecond = configuration.clientByteRate
         clientMessageRate = ClientRateLimit.Rate(perSecond: configuration.clientMessageRate, burst: configuration.clientMessageBurst)
-        clientByteRate = ClientRateLimit.Rate(perSecond: configuration.clientByteRate, burst: configuration.clientByteBurst)
+        // A message of the largest allowed size must be able to pass.
+        clientByteRate = ClientRateLimit.Rate(perSecond: configuration.clientByteRate, burst: max(configuration.clientByteBurst, configuration.maxMessageSize))
     }
 
     /// A new client's allowance.
