@@ -5,6 +5,7 @@ identity from the Django session, the original's settings and publisher API, web
 from __future__ import annotations
 
 import asyncio
+import http.client
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake
 
 from django_helpers import HEARTBEAT, HERE, PREFIX, People, Served
-from e2e_helpers import Server, assert_refused, async_wait_until, http_get, open_client, raw_handshake, run_async
+from e2e_helpers import Server, assert_refused, async_wait_until, http_get, open_client, raw_handshake, run_async, upgrade_headers
 
 ALL_SUBSCRIPTIONS = "subscribe-broadcast&subscribe-user&subscribe-group&subscribe-session"
 
@@ -115,6 +116,31 @@ def test_audiences_reach_exactly_their_sockets(mode: str, serve: Callable[..., S
             await asyncio.gather(*(ws.close() for ws in sockets.values()))
 
     run_async(body(), 60, f"audiences through {mode}")
+
+
+@pytest.mark.parametrize("mode", ["runserver", "standalone"])
+def test_no_upgrade_under_the_websocket_url_is_a_400(mode: str, serve: Callable[..., Served]) -> None:
+    """A request under WEBSOCKET_URL that is no websocket upgrade (a plain GET, another Upgrade, a
+    POST) gets 400 with the reason as body, as from the original, in runserver as from `manage.py
+    ws4redis` (not Django's 404); the rest of the site stays Django's."""
+    served = serve(mode)
+    cases = {
+        "a plain GET": ("GET", {}, "Upgrade: websocket"),
+        "Upgrade: h2c": ("GET", {"Upgrade": "h2c", "Connection": "Upgrade"}, "Upgrade: websocket"),
+        "a POST": ("POST", upgrade_headers(), "use GET"),
+    }
+    for what, (method, headers, reason) in cases.items():
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        try:
+            conn.request(method, "/ws/news?subscribe-broadcast", headers=headers)
+            response = conn.getresponse()
+            status, body = response.status, response.read().decode(errors="replace")
+        finally:
+            conn.close()
+        assert (status, reason.lower() in body.lower()) == (400, True), f"{what} under /ws/ ({mode}): {status} {body[:300]!r}"
+    if mode == "runserver":
+        status, _, page = http_get(served.port, "/")
+        assert (status, b"ws://" in page) == (200, True), "pages outside WEBSOCKET_URL are Django's"
 
 
 def test_self_publishing_from_a_view(serve: Callable[..., Served], people: People, r: redis.Redis) -> None:
