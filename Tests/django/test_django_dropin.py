@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +19,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake
 
 from django_helpers import HEARTBEAT, HERE, PREFIX, People, Served
-from e2e_helpers import Server, assert_refused, async_wait_until, http_get, open_client, raw_handshake, run_async, upgrade_headers
+from e2e_helpers import Server, assert_refused, free_port, async_wait_until, http_get, open_client, raw_handshake, run_async, upgrade_headers
 
 ALL_SUBSCRIPTIONS = "subscribe-broadcast&subscribe-user&subscribe-group&subscribe-session"
 
@@ -409,3 +411,23 @@ def test_standalone_passes_further_core_settings(serve: Callable[..., Served]) -
     assert_refused(served.port, "/ws/news?subscribe-broadcast", 403, "origin", headers={"Origin": "http://elsewhere.example"})
     status, _, _ = raw_handshake(served.port, "/ws/news?subscribe-broadcast", {"Origin": "http://app.example"})
     assert status == 101
+
+
+def test_command_errors_never_show_secrets(project_env: dict[str, str]) -> None:
+    """`manage.py ws4redis` failing on a bad setting, with a Redis password in WS4REDIS_CONNECTION and
+    a token secret among the settings: its output names the problem and shows both masked, never
+    the secrets (nor does a NAME=VALUE without a name show its value)."""
+    password, secret = "django-redis-pw-never-shown", "django-token-secret-never-shown-0123"
+    env = {**project_env, "TEST_REDIS_PASSWORD": password}
+    runs = {
+        "an unknown setting": (["--setting", f"token_secret={secret}", "--setting", "no_such_setting=1"], ["no-such-setting", ":***@127.0.0.1"]),
+        "a setting without a name": (["--setting", f"={secret}"], ["NAME=VALUE", "'=***'"]),
+    }
+    for what, (options, expected) in runs.items():
+        done = subprocess.run([sys.executable, str(HERE / "manage.py"), "ws4redis", "--listen", f"127.0.0.1:{free_port()}", *options],
+                              cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, f"{what}: manage.py ws4redis did not fail\n{output}"
+        assert password not in output and secret not in output, f"{what}: a secret is shown\n{output}"
+        missing = [text for text in expected if text not in output]
+        assert not missing, f"{what}: {missing} not in the output\n{output}"

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,8 +19,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from e2e_helpers import RedisServer, wait_until, websocket_key
+from e2e_helpers import RedisServer, free_port, wait_until, websocket_key
+from service_fixtures import REPO
 from ws4redis import native
+from ws4redis.redact import redact_argv, redact_url
 from ws4redis.token import InvalidToken, mint_token, verify_token
 
 # The known vector: secret "s3cret", user "alice", groups staff and admins, session "sess1", 2100-01-01.
@@ -161,6 +165,60 @@ def test_native_errors(library_path: Path) -> None:
     with pytest.raises(native.Ws4redisError) as info:
         native.Publisher("notascheme://what", library=library_path)
     assert info.value.code != 0 and str(info.value)
+
+
+def test_redaction_forms() -> None:
+    """URL passwords (with or without a user, raw '@' in them, in a message) and secret options in
+    both forms are masked; what says which server and which setting stays."""
+    assert redact_url("redis://:pw@redis.internal:6379/0") == "redis://:***@redis.internal:6379/0"
+    assert redact_url("rediss://app:p@ss:w@[::1]:6380/2") == "rediss://app:***@[::1]:6380/2"
+    assert redact_url("redis://pw@host/0") == "redis://***@host/0", "a userinfo without ':' may be a bare password"
+    assert redact_url("unix:///run/redis.sock?db=3&password=p+w%26x") == "unix:///run/redis.sock?db=3&password=***"
+    assert redact_url("Redis at 'redis://u:pw@h:1/0' unavailable") == "Redis at 'redis://u:***@h:1/0' unavailable"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact_argv(["--token-secret", "s", "--token-secret=s", "--redis-url", "redis://:pw@h/0", "--threads", "2"]) == [
+        "--token-secret", "***", "--token-secret=***", "--redis-url", "redis://:***@h/0", "--threads", "2"]
+
+
+def test_errors_and_logs_never_show_secrets(library_path: Path, tmp_path: Path) -> None:
+    """Failures of a Server and a Publisher whose options carry a Redis password (redis:// and
+    unix:// URLs) and a token secret: the raised errors, their repr, the objects' repr and all the
+    process prints (the core's log lines included) show the secrets masked, never the secrets."""
+    password, secret = "redis-pw-never-shown", "token-secret-never-shown-0123456789"
+    closed = free_port()
+    script = f"""
+import sys
+sys.path.insert(0, {str(REPO / "clients" / "python")!r})
+from ws4redis import native
+lib = {str(library_path)!r}
+try:
+    native.Server("--redis-url", "redis://app:{password}@127.0.0.1:{closed}/0", "--token-secret", {secret!r},
+                  "--auth-url=http://u:{password}@127.0.0.1:{closed}/auth", "--no-such-setting", "1", library=lib)
+except native.Ws4redisError as exc:
+    print("create:", exc, repr(exc))
+server = native.Server("--redis-url", "unix:///nonexistent/redis.sock?db=0&password={password}", "--require-redis", "on",
+                       token_secret={secret!r}, library=lib)
+print("server:", repr(server))
+try:
+    server.start()
+except native.Ws4redisError as exc:
+    print("start:", exc, repr(exc))
+server.close()
+try:
+    native.Publisher("redis://:{password}@127.0.0.1:{closed}/0", library=lib)
+except native.Ws4redisError as exc:
+    print("publisher:", exc, repr(exc))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    leaks = [name for name, value in (("the Redis password", password), ("the token secret", secret)) if value in output]
+    assert not leaks, f"{' and '.join(leaks)} shown:\n{output}"
+    lines = {line.partition(":")[0]: line for line in done.stdout.splitlines()}
+    assert set(lines) == {"create", "server", "start", "publisher"}, f"a call did not fail as expected:\n{output}"
+    for where, masked in (("create", "redis://app:***@127.0.0.1"), ("create", "'--token-secret', '***'"), ("create", "http://u:***@"),
+                          ("server", "password=***"), ("server", "'--token-secret', '***'"), ("publisher", "redis://:***@127.0.0.1")):
+        assert masked in lines[where], f"{where}: {masked!r} not in {lines[where]!r}"
 
 
 # ---------------------------------------------------------------------------------------------
