@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import logging
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,8 @@ import redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake
 
-from django_helpers import HEARTBEAT, HERE, PREFIX, People, Served
-from e2e_helpers import Server, assert_refused, free_port, async_wait_until, http_get, open_client, raw_handshake, run_async, upgrade_headers
+from django_helpers import HEARTBEAT, HERE, PREFIX, People, Served, User
+from e2e_helpers import Server, assert_refused, free_port, wait_until, async_wait_until, http_get, open_client, raw_handshake, run_async, upgrade_headers
 
 ALL_SUBSCRIPTIONS = "subscribe-broadcast&subscribe-user&subscribe-group&subscribe-session"
 
@@ -296,6 +297,34 @@ def test_auth_request_view(serve: Callable[..., Served], people: People, prefix:
         run_async(body(), 30, "websocket identified by the auth request")
     finally:
         front.stop_and_check()
+
+
+def test_identity_names_with_a_colon_are_refused(serve: Callable[..., Served], people: People, caplog: pytest.LogCaptureFixture) -> None:
+    """An identity with a ':' in a name (group ops:eu from the session, user carol:chat from
+    WS4REDIS_PROCESS_REQUEST) would make channel names ambiguous: the auth request view answers
+    403 without identity headers, runserver's handshake gets 403, and each refusal is a warning
+    in the log naming the name."""
+    from django.contrib.auth.models import Group, User as DjangoUser
+    from django.test import Client, override_settings
+
+    erin = DjangoUser.objects.create_user("erin", password="pw")
+    erin.groups.add(Group.objects.create(name="ops:eu"))
+    client = Client()
+    assert client.login(username="erin", password="pw")
+    with caplog.at_level(logging.WARNING, logger="ws4redis_django"):
+        response = client.get("/ws4redis/auth/", HTTP_X_ORIGINAL_URI="/ws/news?subscribe-broadcast&subscribe-group")
+        assert (response.status_code, response.headers.get("X-WS4Redis-Allow")) == (403, None)
+        assert "'ops:eu'" in caplog.text, f"no warning naming the group: {caplog.text!r}"
+        with override_settings(WS4REDIS_PROCESS_REQUEST="testproject.policy.bearer_identity"):
+            bearer = Client().get("/ws4redis/auth/", HTTP_X_ORIGINAL_URI="/ws/news?subscribe-user", HTTP_AUTHORIZATION="Bearer carol:chat")
+            assert (bearer.status_code, bearer.headers.get("X-WS4Redis-User")) == (403, None)
+            assert "'carol:chat'" in caplog.text, f"no warning naming the user: {caplog.text!r}"
+
+    served = serve("runserver")
+    assert_refused(served.port, "/ws/news?subscribe-broadcast", 403, "unambiguous channel names",
+                   headers=User("erin", client.cookies["sessionid"].value).cookie)
+    wait_until(lambda: "'ops:eu'" in served.log_path.read_text(errors="replace"), 10, "the warning in runserver's log")
+    assert raw_handshake(served.port, "/ws/news?subscribe-group", people.alice.cookie)[0] == 101, "plain names are still accepted"
 
 
 def test_runserver_autoreload_restarts_cleanly(serve: Callable[..., Served], people: People, r: redis.Redis, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint, c
 from typing import Any, Callable, Deque, Dict, Iterable, Mapping, Optional, Union
 
 from .redact import redact_argv, redact_url
+from .token import check_names, secret_key
 
 __all__ = [
     "FLAGS",
@@ -320,11 +321,14 @@ def mint_token(
     expires_at: Optional[int] = None,
     library: Any = None,
 ) -> str:
-    """ws4redis.token.mint_token done by the library (ws4r_token_mint): the same token."""
+    """ws4redis.token.mint_token done by the library (ws4r_token_mint): the same token, and the same
+    ValueError for a short secret or a name that would make channel names ambiguous."""
     import time
 
     lib = load_library(library)
-    key = _encode(secret) or b""
+    key = secret_key(secret)
+    groups = list(groups)
+    check_names(user, groups, session_key)
     if expires_at is None:
         expires_at = int(time.time()) + int(expires_in)
     group_ptr, group_count, keep = _string_array(groups)
