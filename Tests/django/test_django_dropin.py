@@ -5,7 +5,11 @@ identity from the Django session, the original's settings and publisher API, web
 from __future__ import annotations
 
 import asyncio
+import http.client
+import logging
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -15,8 +19,8 @@ import redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake
 
-from django_helpers import HEARTBEAT, HERE, PREFIX, People, Served
-from e2e_helpers import Server, assert_refused, async_wait_until, http_get, open_client, raw_handshake, run_async
+from django_helpers import HEARTBEAT, HERE, PREFIX, People, Served, User
+from e2e_helpers import Server, assert_refused, free_port, wait_until, async_wait_until, http_get, open_client, raw_handshake, run_async, upgrade_headers
 
 ALL_SUBSCRIPTIONS = "subscribe-broadcast&subscribe-user&subscribe-group&subscribe-session"
 
@@ -115,6 +119,31 @@ def test_audiences_reach_exactly_their_sockets(mode: str, serve: Callable[..., S
             await asyncio.gather(*(ws.close() for ws in sockets.values()))
 
     run_async(body(), 60, f"audiences through {mode}")
+
+
+@pytest.mark.parametrize("mode", ["runserver", "standalone"])
+def test_no_upgrade_under_the_websocket_url_is_a_400(mode: str, serve: Callable[..., Served]) -> None:
+    """A request under WEBSOCKET_URL that is no websocket upgrade (a plain GET, another Upgrade, a
+    POST) gets 400 with the reason as body, as from the original, in runserver as from `manage.py
+    ws4redis` (not Django's 404); the rest of the site stays Django's."""
+    served = serve(mode)
+    cases = {
+        "a plain GET": ("GET", {}, "Upgrade: websocket"),
+        "Upgrade: h2c": ("GET", {"Upgrade": "h2c", "Connection": "Upgrade"}, "Upgrade: websocket"),
+        "a POST": ("POST", upgrade_headers(), "use GET"),
+    }
+    for what, (method, headers, reason) in cases.items():
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        try:
+            conn.request(method, "/ws/news?subscribe-broadcast", headers=headers)
+            response = conn.getresponse()
+            status, body = response.status, response.read().decode(errors="replace")
+        finally:
+            conn.close()
+        assert (status, reason.lower() in body.lower()) == (400, True), f"{what} under /ws/ ({mode}): {status} {body[:300]!r}"
+    if mode == "runserver":
+        status, _, page = http_get(served.port, "/")
+        assert (status, b"ws://" in page) == (200, True), "pages outside WEBSOCKET_URL are Django's"
 
 
 def test_self_publishing_from_a_view(serve: Callable[..., Served], people: People, r: redis.Redis) -> None:
@@ -270,6 +299,34 @@ def test_auth_request_view(serve: Callable[..., Served], people: People, prefix:
         front.stop_and_check()
 
 
+def test_identity_names_with_a_colon_are_refused(serve: Callable[..., Served], people: People, caplog: pytest.LogCaptureFixture) -> None:
+    """An identity with a ':' in a name (group ops:eu from the session, user carol:chat from
+    WS4REDIS_PROCESS_REQUEST) would make channel names ambiguous: the auth request view answers
+    403 without identity headers, runserver's handshake gets 403, and each refusal is a warning
+    in the log naming the name."""
+    from django.contrib.auth.models import Group, User as DjangoUser
+    from django.test import Client, override_settings
+
+    erin = DjangoUser.objects.create_user("erin", password="pw")
+    erin.groups.add(Group.objects.create(name="ops:eu"))
+    client = Client()
+    assert client.login(username="erin", password="pw")
+    with caplog.at_level(logging.WARNING, logger="ws4redis_django"):
+        response = client.get("/ws4redis/auth/", HTTP_X_ORIGINAL_URI="/ws/news?subscribe-broadcast&subscribe-group")
+        assert (response.status_code, response.headers.get("X-WS4Redis-Allow")) == (403, None)
+        assert "'ops:eu'" in caplog.text, f"no warning naming the group: {caplog.text!r}"
+        with override_settings(WS4REDIS_PROCESS_REQUEST="testproject.policy.bearer_identity"):
+            bearer = Client().get("/ws4redis/auth/", HTTP_X_ORIGINAL_URI="/ws/news?subscribe-user", HTTP_AUTHORIZATION="Bearer carol:chat")
+            assert (bearer.status_code, bearer.headers.get("X-WS4Redis-User")) == (403, None)
+            assert "'carol:chat'" in caplog.text, f"no warning naming the user: {caplog.text!r}"
+
+    served = serve("runserver")
+    assert_refused(served.port, "/ws/news?subscribe-broadcast", 403, "unambiguous channel names",
+                   headers=User("erin", client.cookies["sessionid"].value).cookie)
+    wait_until(lambda: "'ops:eu'" in served.log_path.read_text(errors="replace"), 10, "the warning in runserver's log")
+    assert raw_handshake(served.port, "/ws/news?subscribe-group", people.alice.cookie)[0] == 101, "plain names are still accepted"
+
+
 def test_runserver_autoreload_restarts_cleanly(serve: Callable[..., Served], people: People, r: redis.Redis, tmp_path: Path) -> None:
     """With the autoreloader, a code change restarts the dev server process: its core closes the
     websockets with 1001 (going away) and the new process serves websockets again on the same port."""
@@ -383,3 +440,23 @@ def test_standalone_passes_further_core_settings(serve: Callable[..., Served]) -
     assert_refused(served.port, "/ws/news?subscribe-broadcast", 403, "origin", headers={"Origin": "http://elsewhere.example"})
     status, _, _ = raw_handshake(served.port, "/ws/news?subscribe-broadcast", {"Origin": "http://app.example"})
     assert status == 101
+
+
+def test_command_errors_never_show_secrets(project_env: dict[str, str]) -> None:
+    """`manage.py ws4redis` failing on a bad setting, with a Redis password in WS4REDIS_CONNECTION and
+    a token secret among the settings: its output names the problem and shows both masked, never
+    the secrets (nor does a NAME=VALUE without a name show its value)."""
+    password, secret = "django-redis-pw-never-shown", "django-token-secret-never-shown-0123"
+    env = {**project_env, "TEST_REDIS_PASSWORD": password}
+    runs = {
+        "an unknown setting": (["--setting", f"token_secret={secret}", "--setting", "no_such_setting=1"], ["no-such-setting", ":***@127.0.0.1"]),
+        "a setting without a name": (["--setting", f"={secret}"], ["NAME=VALUE", "'=***'"]),
+    }
+    for what, (options, expected) in runs.items():
+        done = subprocess.run([sys.executable, str(HERE / "manage.py"), "ws4redis", "--listen", f"127.0.0.1:{free_port()}", *options],
+                              cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, f"{what}: manage.py ws4redis did not fail\n{output}"
+        assert password not in output and secret not in output, f"{what}: a secret is shown\n{output}"
+        missing = [text for text in expected if text not in output]
+        assert not missing, f"{what}: {missing} not in the output\n{output}"

@@ -1,6 +1,7 @@
 """What ships as an example, run for real: examples/push_server.c compiled against the installed
 layout with nothing but `pkg-config --cflags --libs ws4redis`, and the systemd unit of
-packaging/systemd (verified by systemd-analyze, its command line and environment file run as is)."""
+packaging/systemd (verified by systemd-analyze, its command line and environment file run as is,
+also under its system call filter and write-execute ban)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from e2e_helpers import (STOP_TIMEOUT, RedisServer, ServerDied, assert_refused, close_all, free_port, healthz, open_client,
-                         receive_one, run_async, wait_until)
+from e2e_helpers import (STOP_TIMEOUT, RedisServer, ServerDied, assert_refused, close_all, describe_exit, free_port, healthz, open_client,
+                         raw_handshake, receive_one, run_async, wait_until)
+from unit_sandbox import UNSUPPORTED
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "packaging" / "systemd" / "ws4redis.service"
@@ -151,35 +154,79 @@ def test_systemd_unit_verifies(prefix: Path, tmp_path: Path) -> None:
         f"systemd-analyze verify: exit {result.returncode}\n{result.stdout}{result.stderr}"
 
 
-def test_systemd_unit_command_serves_and_stops(prefix: Path, redis_server: RedisServer, tmp_path: Path) -> None:
-    """The unit's ExecStart, with the shipped environment file (its listen address and Redis moved to
-    the test's), serves /healthz and websockets and exits 0 on the unit's KillSignal within
-    TimeoutStopSec, closing the websocket with 1001."""
+def unit_environment() -> dict[str, str]:
+    """The settings of the shipped environment file (NAME=value lines; '#' starts a comment line)."""
+    lines = [line for line in UNIT_ENVIRONMENT.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def system_call_group(analyze: str, name: str) -> set[str]:
+    """The system calls of a systemd group (@system-service), its nested groups expanded."""
+    listing = subprocess.run([analyze, "syscall-filter", name], capture_output=True, text=True, check=True).stdout.splitlines()
+    calls: set[str] = set()
+    for entry in (line.strip() for line in listing[1:]):
+        if entry.startswith("@"):
+            calls |= system_call_group(analyze, entry)
+        elif entry and not entry.startswith("#"):
+            calls.add(entry)
+    return calls
+
+
+def unit_system_calls(analyze: str) -> set[str]:
+    """What the unit's SystemCallFilter= lines allow: the union of the allow lines, less the ~ lines."""
+    allowed: set[str] = set()
+    denied: set[str] = set()
+    for line in UNIT.read_text().splitlines():
+        if line.startswith("SystemCallFilter="):
+            value = line.split("=", 1)[1]
+            target, names = (denied, value[1:]) if value.startswith("~") else (allowed, value)
+            for name in names.split():
+                target |= system_call_group(analyze, name) if name.startswith("@") else {name}
+    assert allowed, f"{UNIT} has no SystemCallFilter= allow list"
+    return allowed - denied
+
+
+def serve_as_the_unit(prefix: Path, redis_server: RedisServer, tmp_path: Path, wrapper: list[str]) -> None:
+    """The unit's ExecStart, with the shipped environment file (its listen addresses and Redis moved
+    to the test's), run under `wrapper`: the template's origin check refuses a handshake without
+    the site's Origin; a page of the site gets what the app publishes under the template's prefix;
+    the unit's KillSignal closes the websocket with 1001 and the command exits 0 within TimeoutStopSec."""
     service = unit_service_section()
     assert service["EnvironmentFile"].lstrip("-") == "/etc/ws4redis/ws4redis.env"
     argv = shlex.split(service["ExecStart"].replace(UNIT_PREFIX, str(prefix)))
-    environment = dict(line.split("=", 1) for line in UNIT_ENVIRONMENT.read_text().splitlines() if line and not line.startswith("#"))
-    assert {"WS4REDIS_LISTEN", "WS4REDIS_REDIS_URL"} <= environment.keys(), f"the environment file sets {sorted(environment)}"
+    environment = unit_environment()
+    expected = {"WS4REDIS_LISTEN", "WS4REDIS_REDIS_URL", "WS4REDIS_PREFIX", "WS4REDIS_ALLOWED_ORIGINS", "WS4REDIS_ALLOWED_FLAGS"}
+    assert expected <= environment.keys(), f"the environment file sets {sorted(environment)}, not all of {sorted(expected)}"
+    assert "publish" not in environment["WS4REDIS_ALLOWED_FLAGS"], "the template lets browsers publish"
     port = free_port()
-    environment.update(WS4REDIS_LISTEN=f"127.0.0.1:{port}", WS4REDIS_REDIS_URL=redis_server.url)
+    environment.update(WS4REDIS_LISTEN=f"127.0.0.1:{port}", WS4REDIS_REDIS_URL=redis_server.url, WS4REDIS_METRICS_LISTEN=f"127.0.0.1:{free_port()}")
+    origin = {"Origin": environment["WS4REDIS_ALLOWED_ORIGINS"].split(",")[0]}
+    channel = f"{environment['WS4REDIS_PREFIX']}:broadcast:unit"
     stop_signal = signal.Signals[service["KillSignal"]]
     stop_timeout = float(service["TimeoutStopSec"])
     log = tmp_path / "service.log"
+    r = redis_server.client()
     with open(log, "wb") as output:
-        proc = subprocess.Popen(argv, env={"PATH": os.environ["PATH"], **environment}, stdin=subprocess.DEVNULL, stdout=output,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*wrapper, *argv], env={"PATH": os.environ["PATH"], **environment}, stdin=subprocess.DEVNULL,
+                                stdout=output, stderr=subprocess.STDOUT)
     try:
         def ready() -> bool:
             if proc.poll() is not None:
-                raise ServerDied(f"{shlex.join(argv)} exited with {proc.returncode}:\n{log.read_text()}")
-            status, figures = healthz(port)
-            return status == 200 and figures["redis_connected"]
+                raise ServerDied(f"{shlex.join(argv)} {describe_exit(proc.returncode)}:\n{log.read_text()}")
+            try:
+                return raw_handshake(port, "/ws/unit?subscribe-broadcast", origin)[0] == 101
+            except OSError:
+                return False
 
-        wait_until(ready, 20, "the unit's command to serve /healthz with Redis connected")
+        wait_until(ready, 20, "the unit's command to accept a websocket", interval=0.1)
+        assert_refused(port, "/ws/unit?subscribe-broadcast", 403, "origin", what="a handshake without the site's Origin")
 
         async def body() -> None:
-            client = await open_client(f"ws://127.0.0.1:{port}/ws/unit?subscribe-broadcast")
+            client = await open_client(f"ws://127.0.0.1:{port}/ws/unit?subscribe-broadcast", additional_headers=origin)
             try:
+                await asyncio.to_thread(wait_until, lambda: r.pubsub_numsub(channel)[0][1] > 0, 20, f"the subscription to {channel}")
+                r.publish(channel, "from the app")
+                assert await receive_one(client, 10, "the app's message") == "from the app"
                 proc.send_signal(stop_signal)
                 await asyncio.wait_for(client.wait_closed(), stop_timeout)
                 assert client.protocol.close_rcvd and client.protocol.close_rcvd.code == 1001, \
@@ -187,12 +234,51 @@ def test_systemd_unit_command_serves_and_stops(prefix: Path, redis_server: Redis
             finally:
                 await close_all([client])
 
-        run_async(body(), stop_timeout + 10, "the unit's graceful stop")
-        assert proc.wait(stop_timeout) == 0, f"exit {proc.returncode} after {stop_signal.name}:\n{log.read_text()}"
+        run_async(body(), stop_timeout + 30, "the unit's websocket and graceful stop")
+        code = proc.wait(stop_timeout)
+        assert code == 0, f"{describe_exit(code)} after {stop_signal.name}:\n{log.read_text()}"
     finally:
+        r.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_systemd_unit_command_serves_and_stops(prefix: Path, redis_server: RedisServer, tmp_path: Path) -> None:
+    """The unit's command with the shipped environment file, as serve_as_the_unit describes."""
+    serve_as_the_unit(prefix, redis_server, tmp_path, [])
+
+
+def test_systemd_unit_sandbox_lets_the_command_work(prefix: Path, redis_server: RedisServer, tmp_path: Path) -> None:
+    """Under the kernel restrictions of the unit's SystemCallFilter= (seccomp: only the calls it
+    allows, any other kills with SIGSYS) and MemoryDenyWriteExecute= (PR_SET_MDWE), the unit's
+    command serves, delivers and stops as without them. First a control, so that the test cannot
+    pass on a sandbox that does nothing: in it a writable and executable mapping is refused and a
+    call outside the list (setuid, in @privileged) kills the process."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    assert "MemoryDenyWriteExecute=yes" in UNIT.read_text().splitlines()
+    wrapper = [sys.executable, str(Path(__file__).with_name("unit_sandbox.py")), "--allow", ",".join(sorted(unit_system_calls(analyze))), "--"]
+    control = subprocess.run([*wrapper, sys.executable, "-c", SANDBOX_CONTROL], capture_output=True, text=True, timeout=60)
+    if control.returncode == UNSUPPORTED:
+        pytest.skip(control.stderr.strip())
+    assert (control.returncode, control.stdout) == (-signal.SIGSYS, "write+execute refused\nsetuid next\n"), \
+        f"the sandbox does not hold: {describe_exit(control.returncode)}\n{control.stdout}{control.stderr}"
+    serve_as_the_unit(prefix, redis_server, tmp_path, wrapper)
+
+
+SANDBOX_CONTROL = """
+import mmap, os
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    print("write+execute allowed", flush=True)
+except PermissionError:
+    print("write+execute refused", flush=True)
+print("setuid next", flush=True)
+os.setuid(os.getuid())
+print("setuid allowed", flush=True)
+"""
 
 
 def test_sysctl_settings_exist() -> None:

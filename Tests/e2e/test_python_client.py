@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,13 +19,18 @@ from pathlib import Path
 import pytest
 import redis
 
-from e2e_helpers import RedisServer, wait_until, websocket_key
+from e2e_helpers import RedisServer, free_port, wait_until, websocket_key
+from service_fixtures import REPO
 from ws4redis import native
+from ws4redis.redact import redact_argv, redact_url
 from ws4redis.token import InvalidToken, mint_token, verify_token
 
-# The known vector: secret "s3cret", user "alice", groups staff and admins, session "sess1", 2100-01-01.
+# The known vector: secret VECTOR_SECRET, user "alice", groups staff and admins, session "sess1", 2100-01-01.
+VECTOR_SECRET = "known-vector-secret-of-32-bytes!"
 VECTOR = dict(user="alice", groups=["staff", "admins"], session_key="sess1", expires_at=4102444800)
-VECTOR_TOKEN = "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA.1a72xhrvhBxQYundaq2RNspjkXzmTWvRmtSyjqKdKss"
+VECTOR_TOKEN = "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA.ZiRo-R0LfI-hLMbiKdsNWhbRWhrp0QkmaYriLZMvbEc"
+# Another secret of the minimum length (32 bytes), with a NUL byte.
+KEY = b"another-32-byte-secret\x00with-NUL!"
 
 
 def b64url(data: bytes) -> str:
@@ -37,38 +44,38 @@ def b64url(data: bytes) -> str:
 def test_token_known_vector() -> None:
     """The documented format, computed here by hand with hmac/hashlib, equals mint_token's output."""
     payload = b"v1\nalice\nstaff,admins\nsess1\n4102444800"
-    by_hand = b64url(payload) + "." + b64url(hmac.new(b"s3cret", payload, hashlib.sha256).digest())
+    by_hand = b64url(payload) + "." + b64url(hmac.new(VECTOR_SECRET.encode(), payload, hashlib.sha256).digest())
     assert by_hand == VECTOR_TOKEN
-    assert mint_token("s3cret", **VECTOR) == VECTOR_TOKEN
-    assert mint_token(b"s3cret", **VECTOR) == VECTOR_TOKEN, "a bytes secret mints the same token"
+    assert mint_token(VECTOR_SECRET, **VECTOR) == VECTOR_TOKEN
+    assert mint_token(VECTOR_SECRET.encode(), **VECTOR) == VECTOR_TOKEN, "a bytes secret mints the same token"
     assert "=" not in VECTOR_TOKEN
 
 
 def test_token_absent_fields_and_expiry_default() -> None:
     """Absent user/session are empty strings; no groups an empty line; expires_in counts from now."""
     payload = b"v1\n\n\n\n4102444800"
-    assert mint_token("k", expires_at=4102444800) == b64url(payload) + "." + b64url(hmac.new(b"k", payload, hashlib.sha256).digest())
+    assert mint_token(KEY, expires_at=4102444800) == b64url(payload) + "." + b64url(hmac.new(KEY, payload, hashlib.sha256).digest())
     before = int(time.time())
-    identity = verify_token(mint_token("k", user="u"), "k")
+    identity = verify_token(mint_token(KEY, user="u"), KEY)
     assert before + 3600 <= identity.expires_at <= int(time.time()) + 3600, f"default expiry {identity.expires_at}, expected now + 3600"
-    assert verify_token(mint_token("k", user="u", expires_in=60), "k").expires_at <= int(time.time()) + 60
+    assert verify_token(mint_token(KEY, user="u", expires_in=60), KEY).expires_at <= int(time.time()) + 60
 
 
 def test_token_verify_round_trip_and_errors() -> None:
-    identity = verify_token(VECTOR_TOKEN, "s3cret", now=4102444799)
+    identity = verify_token(VECTOR_TOKEN, VECTOR_SECRET, now=4102444799)
     assert (identity.user, identity.groups, identity.session_key, identity.expires_at) == ("alice", ("staff", "admins"), "sess1", 4102444800)
-    anonymous = verify_token(mint_token("k", session_key="only-session"), "k")
+    anonymous = verify_token(mint_token(KEY, session_key="only-session"), KEY)
     assert (anonymous.user, anonymous.groups, anonymous.session_key) == (None, (), "only-session")
 
     cases = {
         "signature": [
-            (VECTOR_TOKEN, "another secret"),
+            (VECTOR_TOKEN, KEY),
             # payload changed (bob instead of alice), signature kept
-            (b64url(b"v1\nbob\nstaff,admins\nsess1\n4102444800") + "." + VECTOR_TOKEN.split(".")[1], "s3cret"),
+            (b64url(b"v1\nbob\nstaff,admins\nsess1\n4102444800") + "." + VECTOR_TOKEN.split(".")[1], VECTOR_SECRET),
         ],
-        "malformed": [("", "s3cret"), ("no-dot-at-all", "s3cret"), ("a.b.c", "s3cret"), ("!!!.???", "s3cret"),
+        "malformed": [("", KEY), ("no-dot-at-all", KEY), ("a.b.c", KEY), ("!!!.???", KEY),
                       # well signed but not a v1 payload
-                      (b64url(b"v2\na\n\n\n1") + "." + b64url(hmac.new(b"s3cret", b"v2\na\n\n\n1", hashlib.sha256).digest()), "s3cret")],
+                      (b64url(b"v2\na\n\n\n1") + "." + b64url(hmac.new(KEY, b"v2\na\n\n\n1", hashlib.sha256).digest()), KEY)],
     }
     for reason, tokens in cases.items():
         for token, secret in tokens:
@@ -76,16 +83,42 @@ def test_token_verify_round_trip_and_errors() -> None:
                 verify_token(token, secret)
             assert info.value.reason == reason, f"verify_token({token!r}) failed for {info.value.reason!r}, expected {reason!r}"
     with pytest.raises(InvalidToken) as info:
-        verify_token(VECTOR_TOKEN, "s3cret", now=4102444800)
+        verify_token(VECTOR_TOKEN, VECTOR_SECRET, now=4102444800)
     assert info.value.reason == "expired" and "expired" in str(info.value)
 
 
-def test_token_rejects_unencodable_names() -> None:
-    for kwargs in (dict(user="a\nb"), dict(groups=["a,b"]), dict(groups=[""]), dict(session_key="x\ny")):
-        with pytest.raises(ValueError):
-            mint_token("k", **kwargs)
-    with pytest.raises(ValueError):
-        mint_token("", user="a")
+def signed_by_hand(payload: bytes, key: bytes = KEY) -> str:
+    """A token for any payload, as a minter that checks nothing would make it."""
+    return b64url(payload) + "." + b64url(hmac.new(key, payload, hashlib.sha256).digest())
+
+
+def test_token_refuses_ambiguous_or_unencodable_names_and_short_secrets() -> None:
+    """Names that are empty or hold ':' (user alice:chat on facility x and user alice on chat:x
+    would share the channel user:alice:chat:x), or a token separator, are refused with a ValueError
+    naming the problem, when minting and when verifying; so are secrets under 32 bytes."""
+    refused = {
+        "contains ':'": [dict(user="alice:chat"), dict(groups=["staff", "ops:eu"]), dict(session_key="s:1")],
+        "is empty": [dict(user=""), dict(groups=[""]), dict(session_key="")],
+        "newline": [dict(user="a\nb"), dict(session_key="x\ny")],
+        "','": [dict(groups=["a,b"])],
+    }
+    for problem, cases in refused.items():
+        for kwargs in cases:
+            with pytest.raises(ValueError) as info:
+                mint_token(KEY, **kwargs)
+            assert problem in str(info.value), f"mint_token({kwargs}): {info.value}"
+    assert verify_token(mint_token(KEY, user="alice", groups=["staff"]), KEY).user == "alice", "plain names still work"
+    for name, payload in (("user", b"v1\nalice:chat\n\n\n4102444800"), ("group", b"v1\nalice\nstaff,ops:eu\n\n4102444800"),
+                          ("session", b"v1\n\n\ns:1\n4102444800")):
+        with pytest.raises(InvalidToken) as invalid:
+            verify_token(signed_by_hand(payload), KEY)
+        assert (invalid.value.reason, "contains ':'" in str(invalid.value)) == ("malformed", True), f"{name}: {invalid.value}"
+    for short in ("", "s3cret", b"x" * 31):
+        with pytest.raises(ValueError, match="at least 32"):
+            mint_token(short, user="a")
+        with pytest.raises(ValueError, match="at least 32"):
+            verify_token(VECTOR_TOKEN, short)
+    assert verify_token(mint_token(b"x" * 32, user="a"), b"x" * 32).user == "a", "32 bytes are enough"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,7 +128,7 @@ def test_token_rejects_unencodable_names() -> None:
 def test_native_token_mint_matches(library_path: Path) -> None:
     """ws4r_token_mint (the server's own code) and the pure-Python minting give the same token."""
     lib = native.load_library(library_path)
-    assert native.mint_token("s3cret", library=lib, **VECTOR) == VECTOR_TOKEN, "ws4r_token_mint differs on the known vector"
+    assert native.mint_token(VECTOR_SECRET, library=lib, **VECTOR) == VECTOR_TOKEN, "ws4r_token_mint differs on the known vector"
     variants = [
         dict(expires_at=1),
         dict(user="ünïcødé ✓", expires_at=4102444800),
@@ -103,8 +136,13 @@ def test_native_token_mint_matches(library_path: Path) -> None:
         dict(user="u", groups=["only"], expires_at=-5),
     ]
     for kwargs in variants:
-        ours, theirs = mint_token(b"k\x00ey", **kwargs), native.mint_token(b"k\x00ey", library=lib, **kwargs)
+        ours, theirs = mint_token(KEY, **kwargs), native.mint_token(KEY, library=lib, **kwargs)
         assert ours == theirs, f"tokens differ for {kwargs} (secret with a NUL byte):\n python  {ours}\n library {theirs}"
+    for kwargs, problem in ((dict(user="alice:chat"), "contains ':'"), (dict(groups=[""]), "is empty")):
+        with pytest.raises(ValueError, match=problem):
+            native.mint_token(KEY, library=lib, **kwargs)
+    with pytest.raises(ValueError, match="at least 32"):
+        native.mint_token("s3cret", library=lib, user="a")
 
 
 def test_publisher_publish_order_and_fetch(library_path: Path, redis_server: RedisServer, r: redis.Redis) -> None:
@@ -161,6 +199,60 @@ def test_native_errors(library_path: Path) -> None:
     with pytest.raises(native.Ws4redisError) as info:
         native.Publisher("notascheme://what", library=library_path)
     assert info.value.code != 0 and str(info.value)
+
+
+def test_redaction_forms() -> None:
+    """URL passwords (with or without a user, raw '@' in them, in a message) and secret options in
+    both forms are masked; what says which server and which setting stays."""
+    assert redact_url("redis://:pw@redis.internal:6379/0") == "redis://:***@redis.internal:6379/0"
+    assert redact_url("rediss://app:p@ss:w@[::1]:6380/2") == "rediss://app:***@[::1]:6380/2"
+    assert redact_url("redis://pw@host/0") == "redis://***@host/0", "a userinfo without ':' may be a bare password"
+    assert redact_url("unix:///run/redis.sock?db=3&password=p+w%26x") == "unix:///run/redis.sock?db=3&password=***"
+    assert redact_url("Redis at 'redis://u:pw@h:1/0' unavailable") == "Redis at 'redis://u:***@h:1/0' unavailable"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact_argv(["--token-secret", "s", "--token-secret=s", "--redis-url", "redis://:pw@h/0", "--threads", "2"]) == [
+        "--token-secret", "***", "--token-secret=***", "--redis-url", "redis://:***@h/0", "--threads", "2"]
+
+
+def test_errors_and_logs_never_show_secrets(library_path: Path, tmp_path: Path) -> None:
+    """Failures of a Server and a Publisher whose options carry a Redis password (redis:// and
+    unix:// URLs) and a token secret: the raised errors, their repr, the objects' repr and all the
+    process prints (the core's log lines included) show the secrets masked, never the secrets."""
+    password, secret = "redis-pw-never-shown", "token-secret-never-shown-0123456789"
+    closed = free_port()
+    script = f"""
+import sys
+sys.path.insert(0, {str(REPO / "clients" / "python")!r})
+from ws4redis import native
+lib = {str(library_path)!r}
+try:
+    native.Server("--redis-url", "redis://app:{password}@127.0.0.1:{closed}/0", "--token-secret", {secret!r},
+                  "--auth-url=http://u:{password}@127.0.0.1:{closed}/auth", "--no-such-setting", "1", library=lib)
+except native.Ws4redisError as exc:
+    print("create:", exc, repr(exc))
+server = native.Server("--redis-url", "unix:///nonexistent/redis.sock?db=0&password={password}", "--require-redis", "on",
+                       token_secret={secret!r}, library=lib)
+print("server:", repr(server))
+try:
+    server.start()
+except native.Ws4redisError as exc:
+    print("start:", exc, repr(exc))
+server.close()
+try:
+    native.Publisher("redis://:{password}@127.0.0.1:{closed}/0", library=lib)
+except native.Ws4redisError as exc:
+    print("publisher:", exc, repr(exc))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    leaks = [name for name, value in (("the Redis password", password), ("the token secret", secret)) if value in output]
+    assert not leaks, f"{' and '.join(leaks)} shown:\n{output}"
+    lines = {line.partition(":")[0]: line for line in done.stdout.splitlines()}
+    assert set(lines) == {"create", "server", "start", "publisher"}, f"a call did not fail as expected:\n{output}"
+    for where, masked in (("create", "redis://app:***@127.0.0.1"), ("create", "'--token-secret', '***'"), ("create", "http://u:***@"),
+                          ("server", "password=***"), ("server", "'--token-secret', '***'"), ("publisher", "redis://:***@127.0.0.1")):
+        assert masked in lines[where], f"{where}: {masked!r} not in {lines[where]!r}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 # The original's settings (django-websocket-redis), as an existing project has them.
 WEBSOCKET_URL = "/ws/"
-WS4REDIS_CONNECTION = {"host": "127.0.0.1", "port": int(os.environ.get("TEST_REDIS_PORT", "6379")), "db": 0, "password": None}
+WS4REDIS_CONNECTION = {"host": "127.0.0.1", "port": int(os.environ.get("TEST_REDIS_PORT", "6379")), "db": 0,
+                       "password": os.environ.get("TEST_REDIS_PASSWORD")}
 WS4REDIS_PREFIX = "djt"
 WS4REDIS_EXPIRE = 120
 WS4REDIS_HEARTBEAT = "--heartbeat--"

@@ -1,10 +1,12 @@
 """Websockets inside ``./manage.py runserver``, on the same port as Django.
 
-The dev server's request handler recognises a websocket upgrade under WEBSOCKET_URL, lets the core
-check it (RFC 6455, the identity callback, WS4REDIS_ALLOWED_CHANNELS), writes the core's response
-and, for a 101, hands the socket with any bytes already read to the core, which serves it on its own
-threads from then on: a websocket does not hold a dev-server thread. Every other request goes to
-Django. The core server lives as long as the dev server's process: an autoreload restart stops it
+The dev server's request handler takes every request under WEBSOCKET_URL away from Django, lets the
+core check it (RFC 6455, the identity callback, WS4REDIS_ALLOWED_CHANNELS), writes the core's
+response and, for a 101, hands the socket with any bytes already read to the core, which serves it
+on its own threads from then on: a websocket does not hold a dev-server thread. A request there that
+is no websocket upgrade (a plain GET, another Upgrade, another method) gets the core's 400 with the
+reason as body, as from the original and `manage.py ws4redis`, not Django's 404. Every other request
+goes to Django. The core server lives as long as the dev server's process: an autoreload restart stops it
 (its websockets close with 1001 and reconnect to the new process).
 """
 
@@ -25,21 +27,17 @@ else:
 
 
 class WebsocketRequestHandlerMixin(_HandlerBase):
-    """For a WSGIRequestHandler: takes websocket upgrades under WEBSOCKET_URL away from Django."""
+    """For a WSGIRequestHandler: takes the requests under WEBSOCKET_URL away from Django."""
 
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
-        if not self._is_websocket_upgrade():
+        if not self.path.startswith(settings.WEBSOCKET_URL):
             return True
         self._hand_over_to_core()
         self.close_connection = True
         # False tells WSGIRequestHandler.handle_one_request() that the request is answered: Django must not run.
         return False
-
-    def _is_websocket_upgrade(self) -> bool:
-        upgrade = self.headers.get("Upgrade", "")
-        return self.path.startswith(settings.WEBSOCKET_URL) and "websocket" in upgrade.lower()
 
     def _hand_over_to_core(self) -> None:
         server: native.Server = self.server.ws4redis_core

@@ -25,6 +25,7 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 
 from ws4redis import native
+from ws4redis.token import check_names
 
 from . import settings
 
@@ -100,7 +101,10 @@ def identify(environ: Dict[str, Any]) -> Dict[str, Any]:
     callback answers. Raises PermissionDenied when WS4REDIS_ALLOWED_CHANNELS refuses.
 
     Flags whose identity is missing (subscribe-user without a logged-in user, subscribe-group for a
-    user in no group) are dropped: the original subscribed to channels nobody publishes to."""
+    user in no group) are dropped: the original subscribed to channels nobody publishes to. An
+    identity with an empty name or a ':' in one is refused (PermissionDenied, and a warning in the
+    log): its channel names would be ambiguous (user ``alice:chat`` on facility ``x`` would share
+    ``user:alice:chat:x`` with user ``alice`` on facility ``chat:x``)."""
     request = WSGIRequest(environ)
     (_callback("WS4REDIS_PROCESS_REQUEST") or process_request)(request)
     channels = requested_channels(request)
@@ -114,6 +118,11 @@ def identify(environ: Dict[str, Any]) -> Dict[str, Any]:
         "groups": own_groups(request),
         "session": next(iter(own_sessions(request)), None),
     }
+    try:
+        check_names(identity["user"], identity["groups"], identity["session"])
+    except ValueError as problem:
+        logger.warning("websocket identity refused for %r: %s", request.path, problem)
+        raise PermissionDenied("this identity cannot use websockets: its names do not make unambiguous channel names") from None
     granted = [name for name in channels if name in CHANNELS and (CHANNELS[name] is None or identity[CHANNELS[name]])]
     return {**identity, "allowed_flags": granted + ["echo"]}
 

@@ -2,7 +2,8 @@
 ``--auth-url http://APP/ws4redis/auth/``) asks it about each handshake, forwarding the handshake's
 Cookie and Authorization headers, X-Original-URI, X-Original-Method and X-Forwarded-For. It answers
 as the Django identity decides (identity.py): 200 with X-WS4Redis-User, X-WS4Redis-Groups,
-X-WS4Redis-Session and X-WS4Redis-Allow; 403 when WS4REDIS_ALLOWED_CHANNELS raises PermissionDenied.
+X-WS4Redis-Session and X-WS4Redis-Allow; 403 when WS4REDIS_ALLOWED_CHANNELS raises PermissionDenied,
+or when a name of the identity is empty or has a ':' (logged as a warning).
 
     urlpatterns += [path("ws4redis/auth/", ws4redis_django.views.auth_request)]
 

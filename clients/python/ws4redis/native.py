@@ -27,6 +27,9 @@ import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
 from typing import Any, Callable, Deque, Dict, Iterable, Mapping, Optional, Union
 
+from .redact import redact_argv, redact_url
+from .token import check_names, secret_key
+
 __all__ = [
     "FLAGS",
     "Denied",
@@ -289,6 +292,13 @@ def _decode(value: Optional[bytes]) -> Optional[str]:
     return None if value is None else value.decode("utf-8", errors="replace")
 
 
+def _error_text(lib: "_Library", rc: int, errmsg: Optional[bytes]) -> str:
+    """The text of a failed call: the status, then the library's explanation, with any URL password
+    in it masked (the library masks its own, this holds for every version of it)."""
+    detail = _decode(errmsg)
+    return lib.strerror(rc) + (f": {redact_url(detail)}" if detail else "")
+
+
 def _string_array(values: Iterable[Union[str, bytes]]):
     """(pointer, count, keep-alive) for a `const char *const *` argument."""
     encoded = [_encode(v) for v in values]
@@ -311,11 +321,14 @@ def mint_token(
     expires_at: Optional[int] = None,
     library: Any = None,
 ) -> str:
-    """ws4redis.token.mint_token done by the library (ws4r_token_mint): the same token."""
+    """ws4redis.token.mint_token done by the library (ws4r_token_mint): the same token, and the same
+    ValueError for a short secret or a name that would make channel names ambiguous."""
     import time
 
     lib = load_library(library)
-    key = _encode(secret) or b""
+    key = secret_key(secret)
+    groups = list(groups)
+    check_names(user, groups, session_key)
     if expires_at is None:
         expires_at = int(time.time()) + int(expires_in)
     group_ptr, group_count, keep = _string_array(groups)
@@ -361,17 +374,21 @@ class Publisher(_Closing):
     def __init__(self, redis_url: Optional[str] = None, prefix: Optional[str] = None, library: Any = None):
         self._lib = load_library(library)
         self._lock = threading.Lock()
+        # Shown in errors and repr() with its password masked.
+        self._shown_url = redact_url(redis_url) if redis_url is not None else None
         handle = c_void_p()
         rc = self._lib.ws4r_publisher_create(_encode(redis_url), _encode(prefix), byref(handle))
         if rc != WS4R_OK:
             message = self._errmsg(handle, rc)
             self._lib.ws4r_publisher_destroy(handle)
-            raise Ws4redisError(rc, f"ws4r_publisher_create({redis_url!r}): {message}")
+            raise Ws4redisError(rc, f"ws4r_publisher_create({self._shown_url!r}): {message}")
         self._handle: Optional[c_void_p] = handle
 
+    def __repr__(self) -> str:
+        return f"<ws4redis.native.Publisher {self._shown_url!r}{'' if getattr(self, '_handle', None) is not None else ' closed'}>"
+
     def _errmsg(self, handle: c_void_p, rc: int) -> str:
-        detail = _decode(self._lib.ws4r_publisher_errmsg(handle)) if handle else None
-        return f"{self._lib.strerror(rc)}" + (f": {detail}" if detail else "")
+        return _error_text(self._lib, rc, self._lib.ws4r_publisher_errmsg(handle) if handle else None)
 
     def _audience(self, facility: str, broadcast: bool, users, groups, sessions):
         if isinstance(users, (str, bytes)) or isinstance(groups, (str, bytes)) or isinstance(sessions, (str, bytes)):
@@ -507,16 +524,18 @@ class Server(_Closing):
         if rc != WS4R_OK:
             message = self._errmsg(handle, rc)
             self._lib.ws4r_server_destroy(handle)
-            raise Ws4redisError(rc, f"ws4r_server_create_with_args({argv}): {message}")
+            raise Ws4redisError(rc, f"ws4r_server_create_with_args({redact_argv(argv)}): {message}")
         self._handle: Optional[c_void_p] = handle
         self._authorizer = None  # the ctypes callback object: alive as long as the server may call it
         self._authorizer_fn: Optional[Callable] = None
         # The latest exceptions raised by the authorizer (each became a 500); bounded for long-running servers.
         self.authorizer_errors: Deque[BaseException] = collections.deque(maxlen=100)
 
+    def __repr__(self) -> str:
+        return f"<ws4redis.native.Server {redact_argv(self.argv)}{'' if getattr(self, '_handle', None) is not None else ' closed'}>"
+
     def _errmsg(self, handle: c_void_p, rc: int) -> str:
-        detail = _decode(self._lib.ws4r_server_errmsg(handle)) if handle else None
-        return f"{self._lib.strerror(rc)}" + (f": {detail}" if detail else "")
+        return _error_text(self._lib, rc, self._lib.ws4r_server_errmsg(handle) if handle else None)
 
     def _live(self) -> c_void_p:
         if self._handle is None:

@@ -7,13 +7,15 @@ expiry time, signed with a secret the app shares with the server (setting ``toke
     payload = "v1\\n" + user + "\\n" + ",".join(groups) + "\\n" + session_key + "\\n" + str(expires_at)
 
 base64url without '=' padding; absent user or session key are empty strings; expires_at is in Unix
-seconds. The browser presents the token in the query parameter ``ws4redis-token`` or in the cookie
+seconds. Names may not be empty or contain ':' (channel names ``user:<name>:<facility>`` would be
+ambiguous: user ``alice:chat`` on facility ``x`` and user ``alice`` on ``chat:x`` would share one),
+and the secret has at least 32 bytes (MIN_SECRET_BYTES; the server refuses shorter ones at start). The browser presents the token in the query parameter ``ws4redis-token`` or in the cookie
 ``ws4redis_token`` (settings ``token_parameter`` and ``token_cookie``).
 
 From a Django view::
 
     from ws4redis.token import mint_token
-    token = mint_token(settings.WS4REDIS_TOKEN_SECRET, user=request.user.username,
+    token = mint_token(settings.WS4REDIS_TOKEN_SECRET, user=request.user.get_username() or None,
                        groups=[g.name for g in request.user.groups.all()],
                        session_key=request.session.session_key)
 """
@@ -28,9 +30,13 @@ import re
 import time
 from typing import Iterable, NamedTuple, Optional, Union
 
-__all__ = ["TOKEN_VERSION", "Identity", "InvalidToken", "mint_token", "verify_token", "token_payload"]
+__all__ = ["MIN_SECRET_BYTES", "TOKEN_VERSION", "Identity", "InvalidToken", "check_names", "mint_token", "secret_key",
+           "token_payload", "verify_token"]
 
 TOKEN_VERSION = "v1"
+#: The shortest token secret: 32 bytes, the HMAC-SHA256 output length (RFC 2104 section 3 advises
+#: no shorter key); the server refuses shorter ones at start.
+MIN_SECRET_BYTES = 32
 
 
 class Identity(NamedTuple):
@@ -51,10 +57,12 @@ class InvalidToken(ValueError):
         self.reason = reason
 
 
-def _secret_bytes(secret: Union[str, bytes]) -> bytes:
+def secret_key(secret: Union[str, bytes]) -> bytes:
+    """The HMAC key of a token secret (str as UTF-8). ValueError when shorter than MIN_SECRET_BYTES."""
     key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    if not key:
-        raise ValueError("the token secret is empty")
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"the token secret has {len(key)} bytes, at least {MIN_SECRET_BYTES} are needed "
+                         f"(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return key
 
 
@@ -70,18 +78,30 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def token_payload(user: Optional[str], groups: Iterable[str], session_key: Optional[str], expires_at: int) -> bytes:
-    """The signed bytes of a token. Names may not contain newlines; group names no commas and may
-    not be empty."""
-    groups = list(groups)
-    for name in [user or "", session_key or "", *groups]:
+def check_names(user: Optional[str], groups: Iterable[str], session_key: Optional[str]) -> None:
+    """Raises ValueError (TypeError for a name that is no str) unless the identity can be a token's
+    and names unambiguous channels: user and session key are None or a name, each group a name; a
+    name is not empty and has no ':' or newline, a group name also no ','."""
+    named = [("user name", user), ("session key", session_key), *(("group name", group) for group in groups)]
+    for what, name in named:
+        if name is None and what != "group name":
+            continue
         if not isinstance(name, str):
-            raise TypeError(f"token names are str, got {type(name).__name__}")
+            raise TypeError(f"the {what} is a str, not {type(name).__name__}")
+        if not name:
+            raise ValueError(f"the {what} is empty" + ("" if what == "group name" else f" (None means no {what.split()[0]})"))
+        if ":" in name:
+            raise ValueError(f"the {what} {name!r} contains ':', which would make its channel names ambiguous")
         if "\n" in name:
-            raise ValueError(f"token names may not contain newlines: {name!r}")
-    for group in groups:
-        if not group or "," in group:
-            raise ValueError(f"group names may not be empty or contain commas: {group!r}")
+            raise ValueError(f"the {what} {name!r} contains a newline, the token's field separator")
+        if what == "group name" and "," in name:
+            raise ValueError(f"the {what} {name!r} contains ',', the token's group separator")
+
+
+def token_payload(user: Optional[str], groups: Iterable[str], session_key: Optional[str], expires_at: int) -> bytes:
+    """The signed bytes of a token, for names that pass check_names."""
+    groups = list(groups)
+    check_names(user, groups, session_key)
     fields = [TOKEN_VERSION, user or "", ",".join(groups), session_key or "", str(int(expires_at))]
     return "\n".join(fields).encode("utf-8")
 
@@ -96,7 +116,7 @@ def mint_token(
 ) -> str:
     """A token for `user`, `groups` and `session_key`, valid until `expires_at` (Unix seconds) or,
     when that is None, for `expires_in` seconds from now."""
-    key = _secret_bytes(secret)
+    key = secret_key(secret)
     if expires_at is None:
         expires_at = int(time.time()) + int(expires_in)
     payload = token_payload(user, groups, session_key, expires_at)
@@ -105,8 +125,9 @@ def mint_token(
 
 
 def verify_token(token: str, secret: Union[str, bytes], now: Optional[float] = None) -> Identity:
-    """The identity a token carries, as the server checks it. Raises InvalidToken."""
-    key = _secret_bytes(secret)
+    """The identity a token carries, as the server checks it. Raises InvalidToken, and ValueError for
+    a secret shorter than MIN_SECRET_BYTES."""
+    key = secret_key(secret)
     parts = token.split(".")
     try:
         if len(parts) != 2:
@@ -123,12 +144,17 @@ def verify_token(token: str, secret: Union[str, bytes], now: Optional[float] = N
         expires_at = int(fields[4])
     except ValueError:
         raise InvalidToken("malformed", "malformed identity token") from None
+    groups = [group for group in fields[2].split(",") if group]
+    try:
+        check_names(fields[1] or None, groups, fields[3] or None)  # a minter that does not check, or signed elsewhere
+    except ValueError as problem:
+        raise InvalidToken("malformed", f"identity token refused: {problem}") from None
     now = time.time() if now is None else now
     if expires_at <= now:
         raise InvalidToken("expired", f"identity token expired at {expires_at} (now {int(now)})")
     return Identity(
         user=fields[1] or None,
-        groups=tuple(g for g in fields[2].split(",") if g),
+        groups=tuple(groups),
         session_key=fields[3] or None,
         expires_at=expires_at,
     )

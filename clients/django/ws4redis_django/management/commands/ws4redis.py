@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ws4redis import native
+from ws4redis import native, redact
 
 from ... import core
 
@@ -37,7 +37,8 @@ class Command(BaseCommand):
         for setting in options["setting"]:
             name, equals, value = setting.partition("=")
             if not equals or not name.strip():
-                raise CommandError(f"--setting takes NAME=VALUE, got {setting!r}")
+                shown = f"{name}={redact.MASK}" if equals else setting  # a value may be a secret
+                raise CommandError(f"--setting takes NAME=VALUE, got {shown!r}")
             extra += ["--" + name.strip().replace("_", "-"), value]
         try:
             server = core.create_server(*extra)
