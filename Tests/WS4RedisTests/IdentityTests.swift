@@ -1,9 +1,11 @@
+import NIOCore
+import NIOHTTP1
 import XCTest
 
 @testable import WS4Redis
 
 final class IdentityTests: XCTestCase {
-    let secret = Array("s3cret".utf8)
+    let secret = Array("unit-test-secret-of-thirty-two-b".utf8)
     let alice = Identity(user: "alice", groups: ["staff", "admins"], sessionKey: "sess1")
 
     func testSHA256AndHMACVectors() {
@@ -29,7 +31,7 @@ final class IdentityTests: XCTestCase {
         XCTAssertThrowsError(try SignedToken.verify(String(decoding: tampered, as: UTF8.self), secret: secret, now: 1_000)) {
             XCTAssertTrue("\($0)".contains("signature") || "\($0)".contains("malformed"))
         }
-        XCTAssertThrowsError(try SignedToken.verify(token, secret: Array("other".utf8), now: 1_000)) { XCTAssertTrue("\($0)".contains("signature")) }
+        XCTAssertThrowsError(try SignedToken.verify(token, secret: Array("another-secret-of-thirty-two-byte".utf8), now: 1_000)) { XCTAssertTrue("\($0)".contains("signature")) }
         XCTAssertThrowsError(try SignedToken.verify(token, secret: secret, now: 3_000)) { XCTAssertTrue("\($0)".contains("expired")) }
         XCTAssertThrowsError(try SignedToken.verify("no-dot", secret: secret, now: 1_000)) { XCTAssertTrue("\($0)".contains("malformed")) }
     }
@@ -37,6 +39,62 @@ final class IdentityTests: XCTestCase {
     func testNamesThatWouldBreakThePayloadAreRejected() {
         XCTAssertThrowsError(try SignedToken.mint(Identity(user: "a\nb"), expiresAt: 1, secret: secret))
         XCTAssertThrowsError(try SignedToken.mint(Identity(groups: ["a,b"]), expiresAt: 1, secret: secret))
+    }
+
+    func testNamesThatWouldMakeChannelNamesAmbiguousAreRefusedAtEverySource() throws {
+        for identity in [Identity(user: "alice:chat"), Identity(groups: ["staff", "a:b"]), Identity(sessionKey: "s:1"), Identity(user: ""), Identity(groups: [""])] {
+            XCTAssertNotNil(identity.unusableNames, "\(identity)")
+            XCTAssertThrowsError(try SignedToken.mint(identity, expiresAt: 4_102_444_800, secret: secret), "minting \(identity)")
+        }
+        XCTAssertNil(alice.unusableNames)
+        // A token minted elsewhere (an older minter) with such a name is refused when verified.
+        let payload = Array("v1\nalice:chat\n\n\n4102444800".utf8)
+        let forged = Base64.encodeURLSafe(payload) + "." + Base64.encodeURLSafe(SHA256.hmac(key: secret, message: payload))
+        XCTAssertThrowsError(try SignedToken.verify(forged, secret: secret, now: 1_000)) { XCTAssertTrue("\($0)".contains("':'"), "\($0)") }
+        var answer = HTTPResponseHead(version: .http1_1, status: .ok)
+        answer.headers.add(name: "X-WS4Redis-User", value: "alice:chat")
+        guard case .failure(let refusal) = AuthRequestClient.decision(answer) else { return XCTFail("granted alice:chat") }
+        XCTAssertEqual(refusal.status, 502)
+    }
+
+    func testTokensAreDecodedOnlyInTheirCanonicalSpelling() throws {
+        let token = try SignedToken.mint(alice, expiresAt: 4_102_444_800, secret: secret)
+        let (payload, signature) = (token.split(separator: ".")[0], token.split(separator: ".")[1])
+        for variant in ["\(payload)=.\(signature)", "\(payload).\(signature)=", "\(payload).=\(signature)", "\(payload)+.\(signature)"] {
+            XCTAssertThrowsError(try SignedToken.verify(variant, secret: secret, now: 1_000), variant)
+        }
+        XCTAssertEqual(Base64.decodeURLSafe("YQ"), [0x61])
+        XCTAssertNil(Base64.decodeURLSafe("YR"), "non-zero trailing bits: a second spelling of 'a'")
+        XCTAssertNil(Base64.decodeURLSafe("YQ=="), "padding")
+        XCTAssertNil(Base64.decodeURLSafe("a/b+"), "the standard alphabet")
+        XCTAssertNil(Base64.decodeURLSafe("abcde"), "a length of 1 mod 4")
+        XCTAssertEqual(Base64.decodeURLSafe("-_-_"), [0xFB, 0xFF, 0xBF])
+    }
+
+    func testShortSecretsAndLongLivedTokensAreRefused() throws {
+        XCTAssertThrowsError(try SignedToken.mint(alice, expiresAt: 4_102_444_800, secret: Array("too short".utf8))) {
+            XCTAssertTrue("\($0)".contains("at least 32"), "\($0)")
+        }
+        XCTAssertThrowsError(try ServerConfiguration(settings: [("token_secret", "short")]).validated()) { XCTAssertTrue("\($0)".contains("at least 32")) }
+        let token = try SignedToken.mint(alice, expiresAt: 1_000 + 7200, secret: secret)
+        XCTAssertEqual(try SignedToken.verify(token, secret: secret, now: 1_000, maxLifetime: 7200), alice)
+        XCTAssertThrowsError(try SignedToken.verify(token, secret: secret, now: 1_000, maxLifetime: 3600)) { XCTAssertTrue("\($0)".contains("longer than")) }
+    }
+
+    func testTheAuthCacheKeepsItsMostRecentlyUsedGrantsUpToItsSize() {
+        let cache = AuthCache(lifetime: .seconds(60), capacity: 3)
+        let start = NIODeadline.now()
+        for name in ["a", "b", "c"] { cache.store(Authorization(identity: Identity(user: name)), for: name, now: start) }
+        XCTAssertEqual(cache.grant(for: "a", now: start)?.identity.user, "a", "a is now the most recently used")
+        cache.store(Authorization(identity: Identity(user: "d")), for: "d", now: start)
+        XCTAssertNil(cache.grant(for: "b", now: start), "b, the least recently used, made room")
+        XCTAssertEqual(["a", "c", "d"].compactMap { cache.grant(for: $0, now: start)?.identity.user }, ["a", "c", "d"])
+        XCTAssertEqual(cache.count, 3)
+        XCTAssertNil(cache.grant(for: "a", now: start + .seconds(61)), "expired")
+        XCTAssertEqual(cache.count, 2)
+        for index in 0..<1000 { cache.store(Authorization(identity: .anonymous), for: "k\(index)", now: start) }
+        XCTAssertEqual(cache.count, 3, "never more than its size")
+        XCTAssertEqual(["k997", "k998", "k999"].compactMap { cache.grant(for: $0, now: start) }.count, 3)
     }
 
     func testCookiesAreParsed() {

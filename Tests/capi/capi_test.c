@@ -335,17 +335,20 @@ static void test_settings_help(const struct env *env) {
           "settings_help(\"markdown\") is a table naming token_secret");
 }
 
+/* The secret of the tokens below: 32 bytes, the least the core accepts. */
+#define TOKEN_SECRET "known-vector-secret-of-32-bytes!"
+
 /* The token of the known vector: base64url("v1\nalice\nstaff,admins\nsess1\n4102444800") "."
-   base64url(HMAC-SHA256("s3cret", that payload)), computed with Python's hmac and base64. */
+   base64url(HMAC-SHA256(TOKEN_SECRET, that payload)), computed with Python's hmac and base64. */
 static const char known_token[] =
-    "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA.1a72xhrvhBxQYundaq2RNspjkXzmTWvRmtSyjqKdKss";
+    "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjQxMDI0NDQ4MDA.ZiRo-R0LfI-hLMbiKdsNWhbRWhrp0QkmaYriLZMvbEc";
 /* The same identity, expired at 1000. */
-static const char expired_token[] = "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjEwMDA.qmbOQhHtT6dDp36Eh1mLcYUHpI3zcFvIHdSit4Dtzys";
+static const char expired_token[] = "djEKYWxpY2UKc3RhZmYsYWRtaW5zCnNlc3MxCjEwMDA.MLNNKXf9iWwiDNnZHI6ACbEBsAvFAA97WppD1HBvOLg";
 
 /* Mints alice's token (groups staff, admins; session sess1) into `out`; returns the status. */
 static int mint_alice(int64_t expires_at, char *out, size_t capacity, size_t *length) {
     static const char *const groups[] = { "staff", "admins" };
-    return ws4r_token_mint("s3cret", 6, "alice", groups, 2, "sess1", expires_at, out, capacity, length);
+    return ws4r_token_mint(TOKEN_SECRET, strlen(TOKEN_SECRET), "alice", groups, 2, "sess1", expires_at, out, capacity, length);
 }
 
 static void test_token_mint(const struct env *env) {
@@ -370,11 +373,15 @@ static void test_token_mint(const struct env *env) {
     check(status == WS4R_OK && strcmp(token, expired_token) == 0, "expires_at 1000, length NULL: %s, \"%s\"",
           ws4r_strerror(status), status == WS4R_OK ? token : "");
 
-    status = ws4r_token_mint("s3cret", 6, NULL, NULL, 0, NULL, 4102444800, token, sizeof token, &length);
+    status = ws4r_token_mint(TOKEN_SECRET, strlen(TOKEN_SECRET), NULL, NULL, 0, NULL, 4102444800, token, sizeof token, &length);
     check(status == WS4R_OK && length == strlen(token) && strchr(token, '.') != NULL,
           "no user, groups or session: %s, \"%s\"", ws4r_strerror(status), status == WS4R_OK ? token : "");
     status = ws4r_token_mint(NULL, 0, "alice", NULL, 0, NULL, 4102444800, token, sizeof token, &length);
     check(status == WS4R_EINVAL, "no secret: %s (WS4R_EINVAL)", ws4r_strerror(status));
+    status = ws4r_token_mint("s3cret", 6, "alice", NULL, 0, NULL, 4102444800, token, sizeof token, &length);
+    check(status == WS4R_EINVAL, "a 6-byte secret: %s (WS4R_EINVAL: at least 32 bytes)", ws4r_strerror(status));
+    status = ws4r_token_mint(TOKEN_SECRET, strlen(TOKEN_SECRET), "alice:chat", NULL, 0, NULL, 4102444800, token, sizeof token, &length);
+    check(status == WS4R_EINVAL, "user alice:chat: %s (WS4R_EINVAL: ':' makes channel names ambiguous)", ws4r_strerror(status));
 }
 
 /* A request for an accepted websocket handshake on `path`?`query`, with `extra` headers appended. */
@@ -465,7 +472,7 @@ static void test_token_handshakes(const struct env *env) {
     check(strstr(message, "no-such-setting") != NULL, "the errmsg names it: \"%s\"", message);
     ws4r_server_destroy(bad);
 
-    const char *const args[] = { "--token-secret", "s3cret", "--echo-path", "/echo", "--missing-identity", "refuse" };
+    const char *const args[] = { "--token-secret", TOKEN_SECRET, "--echo-path", "/echo", "--missing-identity", "refuse" };
     ws4r_server *server = server_with_args(env, args, 6, NULL, NULL);
     if (server == NULL)
         return;

@@ -189,7 +189,7 @@ def test_notifications_reach_only_their_user(server_factory: Callable[..., Serve
                                               r: redis.Redis) -> None:
     """A page opened with alice's token shows what is published to user alice on "notifications";
     a page without a token explains how to get one and shows nothing of it."""
-    secret = "browser-test-secret"
+    secret = "browser-test-secret, 32 bytes or more"
     server = server_factory("host", "--token-secret", secret)
     token = mint_token(secret, user="alice")
     alice = open_page(demo_url(server, f"ws4redis-token={token}"))

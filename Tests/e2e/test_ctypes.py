@@ -282,7 +282,7 @@ def test_settings_by_name(lib: ctypes.CDLL, redis_server) -> None:
         finally:
             lib.ws4r_server_destroy(server)
 
-    rc, msg = create([("expire", "5"), ("heartbeat", "--hb--"), ("token_secret", "s"), ("allowed_flags", "subscribe-broadcast,echo")])
+    rc, msg = create([("expire", "5"), ("heartbeat", "--hb--"), ("token_secret", "s" * 32), ("allowed_flags", "subscribe-broadcast,echo")])
     assert rc == WS4R_OK, f"valid named settings refused: {rc} {msg}"
     for pairs, needle in [([("no_such_setting", "1")], "no_such_setting"), ([("expire", "soon")], "expire"),
                           ([("allowed_flags", "subscribe-everything")], "subscribe-everything")]:

@@ -7,6 +7,9 @@ deployment that lets clients choose Redis keys is warned about at start."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import socket
 import threading
 import time
@@ -315,3 +318,135 @@ def test_client_chosen_keys_are_warned_about_at_start(mode: str, server_factory:
     wait_until(lambda: warning in default.log_path.read_text(errors="replace"), 10, "the warning of a server without prefix")
     for quiet in (prefixed, narrowed):
         assert warning not in quiet.log_path.read_text(errors="replace"), f"warned with {quiet.argv}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity sources
+
+
+def hand_minted(secret: str, user: str, expires_at: int = 4102444800) -> str:
+    """A token as an older or foreign minter would make it, with no check of the names."""
+    payload = f"v1\n{user}\n\n\n{expires_at}".encode()
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return b64(payload) + "." + b64(hmac.new(secret.encode(), payload, hashlib.sha256).digest())
+
+
+SECRET = "hardening e2e secret of 32 bytes or more"
+
+
+def test_token_names_and_lifetimes_are_checked(mode: str, server_factory: Callable[..., Server]) -> None:
+    server = server_factory(mode, "--token-secret", SECRET, "--token-max-lifetime", "3600")
+    now = int(time.time())
+    assert_refused(server.port, f"/ws/x?subscribe-user&ws4redis-token={hand_minted(SECRET, 'alice:chat', now + 600)}", 403, "':'",
+                   what="a user with ':' in a token")
+    assert_refused(server.port, f"/ws/x?subscribe-user&ws4redis-token={hand_minted(SECRET, 'alice', now + 7200)}", 403, "longer than",
+                   what="a token valid for 2 h with token_max_lifetime 1 h")
+    good = hand_minted(SECRET, "alice", now + 600)
+    assert raw_handshake(server.port, f"/ws/x?subscribe-user&ws4redis-token={good}")[0] == 101
+    assert_refused(server.port, f"/ws/x?subscribe-user&ws4redis-token={good}=", 403, "malformed", what="a padded spelling of a good token")
+
+
+def test_short_token_secrets_are_refused_at_start(mode: str, prefix: Path, redis_server: RedisServer, tmp_path: Path) -> None:
+    server = Server(mode, prefix, redis_server.url, tmp_path / "short.log", ["--token-secret", "s3cret"])
+    with pytest.raises(AssertionError):
+        server.start()
+    server.terminate()
+    assert "at least 32" in server.log_path.read_text(errors="replace"), server.log_tail()
+
+
+class CountingAuthApp:
+    """An HTTP/1.1 keep-alive app that counts the connections and requests it gets. Cookie
+    `who=<name>` grants that user (`who=alice:chat` too: the server must refuse it), `who=nobody`
+    is 401, `who=slow` waits for `release`."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests: list[dict[str, str | None]] = []
+        self.release = threading.Event()
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                app.connections += 1
+                super().setup()
+
+            def do_GET(self) -> None:  # noqa: N802
+                cookie = self.headers.get("Cookie") or ""
+                who = cookie.partition("who=")[2].split(";")[0]
+                app.requests.append({"who": who, "forwarded": self.headers.get("X-Forwarded-For")})
+                if who == "slow":
+                    app.release.wait(20)
+                self.send_response(401 if who == "nobody" else 200)
+                if who not in ("nobody", "slow", ""):
+                    self.send_header("X-WS4Redis-User", who)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def counting_app() -> Iterator[CountingAuthApp]:
+    app = CountingAuthApp()
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def test_auth_requests_reuse_connections_and_refuse_unusable_names(mode: str, server_factory: Callable[..., Server],
+                                                                   counting_app: CountingAuthApp) -> None:
+    server = server_factory(mode, "--auth-url", f"http://127.0.0.1:{counting_app.port}/auth", "--threads", "1")
+    for index in range(10):
+        status, _, body = raw_handshake(server.port, "/ws/a?subscribe-user", {"Cookie": f"who=user{index}"})
+        assert status == 101, f"handshake {index}: {status} {body!r}"
+    assert len(counting_app.requests) == 10
+    assert counting_app.connections <= 2, f"{counting_app.connections} connections for 10 sequential auth requests: not kept alive"
+    assert_refused(server.port, "/ws/a?subscribe-user", 502, "':'", headers={"Cookie": "who=alice:chat"}, what="an answer naming alice:chat")
+
+
+def test_auth_requests_under_way_are_capped(mode: str, server_factory: Callable[..., Server], counting_app: CountingAuthApp) -> None:
+    server = server_factory(mode, "--auth-url", f"http://127.0.0.1:{counting_app.port}/auth", "--auth-concurrency", "2",
+                            "--auth-timeout", "15000")
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(raw_handshake(server.port, "/ws/c", {"Cookie": "who=slow"}, timeout=20)[0]))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: sum(1 for r in counting_app.requests if r["who"] == "slow") == 2, 10, "two slow auth requests under way")
+        assert_refused(server.port, "/ws/c", 503, "under way", headers={"Cookie": "who=bob"}, what="a third while two are under way")
+    finally:
+        counting_app.release.set()
+        for thread in threads:
+            thread.join(20)
+    assert sorted(results) == [101, 101], results
+
+
+def test_the_auth_cache_keys_on_the_client_address_and_keeps_no_denials(mode: str, server_factory: Callable[..., Server],
+                                                                         counting_app: CountingAuthApp) -> None:
+    server = server_factory(mode, "--auth-url", f"http://127.0.0.1:{counting_app.port}/auth", "--auth-cache", "60000",
+                            "--trusted-proxies", "127.0.0.1")
+    for address in ("198.51.100.1", "198.51.100.1", "198.51.100.2"):
+        assert raw_handshake(server.port, "/ws/k?subscribe-user", {"Cookie": "who=carol", "X-Forwarded-For": address})[0] == 101
+    asked = [r["forwarded"] for r in counting_app.requests if r["who"] == "carol"]
+    assert asked == ["198.51.100.1", "198.51.100.2"], f"the app was asked for {asked}: one answer per address, reused for the same one"
+    for _ in range(3):
+        assert_refused(server.port, "/ws/k?subscribe-user", 401, (), headers={"Cookie": "who=nobody"})
+    assert sum(1 for r in counting_app.requests if r["who"] == "nobody") == 3, "a denial is asked again, never cached"

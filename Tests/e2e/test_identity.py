@@ -32,7 +32,7 @@ from e2e_helpers import (
 from ws4redis import native
 from ws4redis.token import mint_token
 
-SECRET = "e2e token secret"
+SECRET = "e2e token secret, at least 32 bytes long"
 USER_FLAGS = "subscribe-user&subscribe-group&subscribe-session"
 
 
@@ -116,12 +116,12 @@ def test_token_refusals(mode: str, server_factory: Callable[..., Server]) -> Non
     tampered = b64url(b64url_decode(payload).replace(b"alice", b"admin")) + "." + signature
     expired = mint_token(SECRET, user="alice", expires_at=now - 10)
     cases = [
-        ("forged (other secret)", f"ws4redis-token={mint_token('not the secret', user='alice')}", None, "signature"),
+        ("forged (other secret)", f"ws4redis-token={mint_token('not the secret, though just as long', user='alice')}", None, "signature"),
         ("tampered payload", f"ws4redis-token={tampered}", None, "signature"),
         ("expired", f"ws4redis-token={expired}", None, "expired"),
         ("malformed", "ws4redis-token=not-a-token", None, "malformed"),
         ("expired, in the cookie", "", {"Cookie": f"ws4redis_token={expired}"}, "expired"),
-        ("forged, in the cookie", "", {"Cookie": f"a=b; ws4redis_token={mint_token('x', user='alice')}"}, "signature"),
+        ("forged, in the cookie", "", {"Cookie": f"a=b; ws4redis_token={mint_token('x' * 32, user='alice')}"}, "signature"),
     ]
     for label, query, headers, reason in cases:
         assert_refused(server.port, f"/ws/f?subscribe-user&{query}", 403, reason, headers=headers, what=f"{mode}, {label} token")

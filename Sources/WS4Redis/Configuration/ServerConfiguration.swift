@@ -94,6 +94,9 @@ public struct ServerConfiguration: Sendable {
         guard maxMessageSize > 0, maxFrameSize > 0 else { throw WS4RedisError.configuration("message and frame limits must be positive") }
         guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }
         guard maxConnections >= 0, pingIntervalMilliseconds >= 0 else { throw WS4RedisError.configuration("limits must not be negative") }
+        if let secret = identity.tokenSecret, secret.count < SignedToken.minimumSecretLength {
+            throw WS4RedisError.configuration("token_secret has \(secret.count) bytes; at least \(SignedToken.minimumSecretLength) are needed")
+        }
         guard maxFacilityLength > 0 else { throw WS4RedisError.configuration("max_facility_length must be positive") }
         guard clientMessageRate == 0 || clientMessageBurst > 0 else { throw WS4RedisError.configuration("client_message_burst must be positive") }
         // A zero interval would make the heartbeat timer spin.

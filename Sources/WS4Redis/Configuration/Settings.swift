@@ -91,8 +91,11 @@ extension Setting {
         .integer("max_facility_length", 255, "longest facility name in bytes; longer ones get 400, as do control characters and invalid UTF-8") {
             $0.maxFacilityLength = $1
         },
-        Setting(name: "token_secret", defaultValue: "", help: "secret of signed identity tokens; tokens are not accepted when empty", original: nil) {
+        Setting(name: "token_secret", defaultValue: "", help: "secret of signed identity tokens, at least 32 bytes; tokens are not accepted when empty", original: nil) {
             $0.identity.tokenSecret = $1.isEmpty ? nil : Array($1.utf8)
+        },
+        .integer("token_max_lifetime", 0, "seconds a token may still be valid for when presented; tokens valid longer get 403; 0: any") {
+            $0.identity.tokenMaxLifetimeSeconds = $1
         },
         Setting(name: "token_parameter", defaultValue: "ws4redis-token", help: "query parameter carrying a signed identity token", original: nil) {
             $0.identity.tokenParameter = $1
@@ -101,13 +104,18 @@ extension Setting {
         Setting(name: "auth_url", defaultValue: "", help: "http://host:port/path asked about each handshake (auth request); off when empty",
                 original: "WS4REDIS_PROCESS_REQUEST") { $0.identity.authURL = $1.isEmpty ? nil : try HTTPURL(parsing: $1) },
         .integer("auth_timeout", 5000, "ms the auth request may take; then the handshake fails with 504") { $0.identity.authTimeoutMilliseconds = $1 },
-        .integer("auth_cache", 0, "ms an auth request's answer is reused for the same cookies, authorization and path; 0: never") {
+        .integer("auth_cache", 0, "ms a granting auth-request answer is reused for the same forwarded headers (cookies, authorization, URI, method, client address); 0: never") {
             $0.identity.authCacheMilliseconds = $1
         },
         .integer("authorizer_timeout", 5000, "ms a registered authorization callback may take; then the handshake fails with 504") {
             $0.identity.authorizerTimeoutMilliseconds = $1
         },
         .integer("authorizer_threads", 4, "worker threads for authorization callbacks (which may block)") { $0.identity.authorizerThreads = $1 },
+        .integer("authorizer_queue", 256, "handshakes that may wait for a free authorizer thread; further ones get 503") { $0.identity.authorizerQueue = $1 },
+        .integer("auth_concurrency", 64, "auth requests to auth_url under way at once; further handshakes get 503") { $0.identity.authConcurrency = $1 },
+        .integer("auth_cache_size", 10_000, "granted auth-request answers kept for auth_cache ms (least recently used dropped first)") {
+            $0.identity.authCacheSize = $1
+        },
         Setting(name: "log_level", defaultValue: "info", help: "trace, debug, info, notice, warning, error or critical", original: nil) {
             guard LogLevelName.isValid($1) else { throw WS4RedisError.configuration("unknown log level '\($1)'") }
             $0.logLevel = $1

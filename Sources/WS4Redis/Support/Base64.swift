@@ -14,15 +14,21 @@ enum Base64 {
         })
     }
 
-    /// Decodes URL-safe base64 with or without padding; nil for anything else.
+    /// Decodes URL-safe base64 as `encodeURLSafe` writes it, and nothing else: no padding, no other
+    /// alphabet, no stray trailing bits. A token then has one spelling, so no variant of a signed
+    /// token passes for it.
     static func decodeURLSafe(_ text: Substring) -> [UInt8]? {
         var values: [UInt8] = []
-        for byte in text.utf8 where byte != UInt8(ascii: "=") {
-            let standard: UInt8 = byte == UInt8(ascii: "-") ? UInt8(ascii: "+") : byte == UInt8(ascii: "_") ? UInt8(ascii: "/") : byte
-            guard let index = alphabet.firstIndex(of: standard) else { return nil }
-            values.append(UInt8(index))
+        values.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            guard let value = urlSafeValue(of: byte) else { return nil }
+            values.append(value)
         }
-        guard values.count % 4 != 1 else { return nil }
+        let tail = values.count % 4
+        guard tail != 1 else { return nil }
+        // The bits of the last character past the bytes it completes must be zero.
+        if tail == 2, values.last! & 0x0F != 0 { return nil }
+        if tail == 3, values.last! & 0x03 != 0 { return nil }
         var bytes: [UInt8] = []
         for start in stride(from: 0, to: values.count, by: 4) {
             let chunk = values[start..<min(start + 4, values.count)]
@@ -30,6 +36,17 @@ enum Base64 {
             for index in 0..<(chunk.count - 1) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt32(16 - 8 * index))) }
         }
         return bytes
+    }
+
+    private static func urlSafeValue(of byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): 62
+        case UInt8(ascii: "_"): 63
+        default: nil
+        }
     }
 
     static func encode(_ bytes: [UInt8]) -> String {
