@@ -35,6 +35,7 @@ from e2e_helpers import (
     run_async,
     wait_until,
 )
+from ws4redis import native
 
 
 def metric(server: Server, name: str) -> float:
@@ -450,3 +451,46 @@ def test_the_auth_cache_keys_on_the_client_address_and_keeps_no_denials(mode: st
     for _ in range(3):
         assert_refused(server.port, "/ws/k?subscribe-user", 401, (), headers={"Cookie": "who=nobody"})
     assert sum(1 for r in counting_app.requests if r["who"] == "nobody") == 3, "a denial is asked again, never cached"
+
+
+def test_authorization_callbacks_are_bounded_and_skipped_once_timed_out(library_path: Path, redis_server: RedisServer) -> None:
+    """One worker thread and a queue of one: a third handshake while two wait is a 503 at once; a
+    handshake that timed out while queued never reaches the callback; a ':' name is refused."""
+    port = free_port()
+    server = native.Server("--listen", f"127.0.0.1:{port}", "--redis-url", redis_server.url, "--threads", "1", "--authorizer-threads", "1",
+                           "--authorizer-queue", "1", "--authorizer-timeout", "500", library=library_path)
+    release = threading.Event()
+    called: list[str] = []
+
+    def authorize(request: dict[str, Any]) -> dict[str, Any] | None:
+        called.append(request["facility"])
+        if request["facility"] == "block":
+            release.wait(20)
+        if request["facility"] == "colon":
+            return {"user": "alice:chat"}
+        return {"user": "u"}
+
+    server.set_authorizer(authorize)
+    server.start()
+    try:
+        statuses: dict[str, int] = {}
+        blocker = threading.Thread(target=lambda: statuses.setdefault("block", raw_handshake(port, "/ws/block", timeout=20)[0]))
+        blocker.start()
+        wait_until(lambda: called == ["block"], 10, "the first callback to hold the only worker thread")
+        queued = threading.Thread(target=lambda: statuses.setdefault("queued", raw_handshake(port, "/ws/queued", timeout=20)[0]))
+        queued.start()
+        time.sleep(0.3)  # lets the second handshake take the queue's one place; the refusal below is what is asserted
+        assert_refused(port, "/ws/third", 503, "wait", what="a third handshake while the thread and the queue are taken")
+        queued.join(20)
+        assert statuses.get("queued") == 504, statuses
+        release.set()
+        blocker.join(20)
+        # The worker thread still has to pass over the timed-out handshake: until then the queue is full.
+        status, _, body = wait_until(lambda: (lambda answer: answer if answer[0] != 503 else None)(raw_handshake(port, "/ws/colon")), 10,
+                                     "the queue to drain")
+        assert status == 500 and b"':'" in body, f"a callback naming alice:chat: {status} {body!r}"
+        assert "queued" not in called, f"the callback ran for a handshake that had timed out: {called}"
+    finally:
+        release.set()
+        server.stop(5000)
+        server.close()
