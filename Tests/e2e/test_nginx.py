@@ -1,7 +1,8 @@
 """The configurations of nginx-conf/ with a real nginx (Debian's) in front of real ws4redis servers
 and a real web application: "/" reaches the app with the forwarding headers, websockets work both
-ways through nginx, several nodes share the load and survive one of them dying, and TLS ends in
-nginx (https:// and wss://, http:// redirected).
+ways through nginx, several nodes share the load and survive one of them dying, TLS ends in nginx
+(https:// and wss://, http:// redirected), the Django auth view is denied to outside clients, and
+the per-address limits of the websocket location refuse what is over them.
 
 nginx runs from a private prefix: `nginx -p DIR -c DIR/nginx.conf -e DIR/error.log -g 'daemon off;'`.
 """
@@ -19,20 +20,26 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 import redis
 from websockets.asyncio.client import ClientConnection
 
 from e2e_helpers import (STOP_TIMEOUT, RedisServer, Server, assert_all_received, close_all, free_port, http_get, open_client,
-                         open_clients, receive_n, receive_one, run_async, wait_until)
+                         open_clients, raw_handshake, receive_n, receive_one, run_async, wait_until)
 from tls_helpers import Certificate, https_get, self_signed_certificate
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "nginx-conf"
 SITES = ("ws4redis.conf", "ws4redis-balanced.conf", "ws4redis-tls.conf")
 PLACEHOLDER = re.compile(r"@[A-Z0-9_]+@")
+#: The path of the Django auth request view (ws4redis_django.views, clients/django/README.md).
+AUTH_VIEW = "/ws4redis/auth/"
+#: The limits of each site's websocket location, as shipped.
+CONNECTION_LIMIT = "limit_conn ws4redis_connections 256;"
+HANDSHAKE_RATE = "zone=ws4redis_handshakes:10m rate=10r/s;"
+HANDSHAKE_BURST = "limit_req zone=ws4redis_handshakes burst=256 nodelay;"
 
 
 @pytest.fixture(params=("standalone", "host"))
@@ -90,14 +97,18 @@ def app() -> Iterator[App]:
 
 class Nginx:
     """One site of nginx-conf/ rendered with `values` for its placeholders into `directory`, and the
-    nginx process serving it."""
+    nginx process serving it. `edits`: (shipped text, replacement) pairs applied first, each of
+    which must occur in the site."""
 
-    def __init__(self, directory: Path, site: str, values: dict[str, str]):
+    def __init__(self, directory: Path, site: str, values: dict[str, str], edits: Sequence[tuple[str, str]] = ()):
         self.directory = directory
         self.executable = shutil.which("nginx") or "/usr/sbin/nginx"
         assert os.path.exists(self.executable), "nginx is not installed (apt-get install nginx)"
         shutil.copytree(NGINX_CONF / "snippets", directory / "snippets")
         text = (NGINX_CONF / site).read_text()
+        for shipped, replacement in edits:
+            assert shipped in text, f"{site} does not have {shipped!r}"
+            text = text.replace(shipped, replacement)
         for name, value in values.items():
             text = text.replace(f"@{name}@", value)
         left = set(PLACEHOLDER.findall(text))
@@ -154,13 +165,13 @@ class Nginx:
 
 @pytest.fixture
 def nginx_factory(tmp_path: Path) -> Iterator[Callable[..., Nginx]]:
-    """make(site, values) -> an Nginx (not started), stopped at teardown."""
+    """make(site, values, edits=()) -> an Nginx (not started), stopped at teardown."""
     made: list[Nginx] = []
 
-    def make(site: str, values: dict[str, str]) -> Nginx:
+    def make(site: str, values: dict[str, str], edits: Sequence[tuple[str, str]] = ()) -> Nginx:
         directory = tmp_path / f"nginx-{len(made)}"
         directory.mkdir()
-        made.append(Nginx(directory, site, values))
+        made.append(Nginx(directory, site, values, edits))
         return made[-1]
 
     yield make
@@ -227,14 +238,19 @@ async def round_trip(nginx_url: Callable[[str, str], str], server: Server, r: re
 # Tests
 
 
+def site_values(certificate: Certificate, app: str = "127.0.0.1:8000", **ports: int) -> dict[str, str]:
+    """Placeholder values for any site: loopback addresses (`ports` by placeholder name override them)."""
+    values = {"LISTEN": 8081, "HTTP_LISTEN": 8082, "HTTPS_LISTEN": 8443, "WS4REDIS": 8080, "WS4REDIS_NODE_1": 8090, "WS4REDIS_NODE_2": 8091}
+    values.update(ports)
+    return {**{name: f"127.0.0.1:{port}" for name, port in values.items()}, "SERVER_NAME": "_", "APP": app,
+            "CERTIFICATE": str(certificate.certificate), "KEY": str(certificate.key)}
+
+
 def test_configurations_are_valid_and_outlast_pings(tmp_path: Path) -> None:
     """Each site passes `nginx -t`, and its websocket location keeps a silent connection longer than
     ws4redis's ping and heartbeat intervals (nginx's default of 60 s would not outlast a ping
-    interval raised to 60 s or more)."""
-    certificate = self_signed_certificate(tmp_path)
-    values = {"LISTEN": "127.0.0.1:8081", "HTTP_LISTEN": "127.0.0.1:8082", "HTTPS_LISTEN": "127.0.0.1:8443", "SERVER_NAME": "_",
-              "APP": "127.0.0.1:8000", "WS4REDIS": "127.0.0.1:8080", "WS4REDIS_NODE_1": "127.0.0.1:8090",
-              "WS4REDIS_NODE_2": "127.0.0.1:8091", "CERTIFICATE": str(certificate.certificate), "KEY": str(certificate.key)}
+    interval raised to 60 s or more); each denies the auth view and limits its websocket location."""
+    values = site_values(self_signed_certificate(tmp_path))
     longest_silence_s = max(configuration_default_ms("ping_interval"), configuration_default_ms("heartbeat_interval")) / 1000
     for site in SITES:
         directory = tmp_path / site
@@ -245,6 +261,12 @@ def test_configurations_are_valid_and_outlast_pings(tmp_path: Path) -> None:
             assert found and min(found) > 2 * longest_silence_s, \
                 f"{site}: {directive} {found} s, wanted over twice ws4redis's longest silence ({longest_silence_s} s)"
         assert re.search(r"^\s*proxy_buffering\s+off;", config, re.M), f"{site}: proxy_buffering is not off"
+        assert re.search(r"location \^~ /ws4redis/auth \{\s*deny all;\s*\}", config), f"{site}: the auth view is not denied"
+        websocket_location = re.search(r"location /ws/ \{(.*?)\n    \}", config, re.S)
+        assert websocket_location, f"{site}: no /ws/ location"
+        for limit in (CONNECTION_LIMIT, HANDSHAKE_BURST):
+            assert limit in websocket_location.group(1), f"{site}: the websocket location lacks {limit!r}"
+        assert HANDSHAKE_RATE in config, f"{site}: no handshake rate {HANDSHAKE_RATE!r}"
 
 
 def test_site(mode: str, server_factory: Callable[..., Server], nginx_factory: Callable[..., Nginx], app: App,
@@ -373,3 +395,56 @@ def test_balanced_nodes(nodes: list[Server], nginx_factory: Callable[..., Nginx]
             await close_all(clients)
 
     run_async(body(), 90, "balanced nodes")
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_auth_view_is_denied(site: str, nginx_factory: Callable[..., Nginx], app: App, tmp_path: Path) -> None:
+    """A client that asks nginx for the Django auth request view gets 403, in the spellings nginx
+    and Django take for the same path (no slash, percent-encoded, doubled slashes, dot segments);
+    the app's other pages, a neighbour of the path included, are still the app's."""
+    certificate = self_signed_certificate(tmp_path)
+    port, https_port = free_port(), free_port()
+    nginx_factory(site, site_values(certificate, app.address, LISTEN=port, HTTP_LISTEN=port, HTTPS_LISTEN=https_port)).start(port)
+    context = certificate.client_context()
+
+    def get(path: str) -> tuple[int, bytes]:
+        if site == "ws4redis-tls.conf":
+            return https_get(https_port, path, context)
+        status, _, body = http_get(port, path)
+        return status, body
+
+    for path in (AUTH_VIEW, AUTH_VIEW.rstrip("/"), f"{AUTH_VIEW}?x=1", "/ws4redis/%61uth/", "//ws4redis//auth/", "/ws/../ws4redis/auth/"):
+        status, body = get(path)
+        assert status == 403, f"{site}: GET {path} through nginx answered {status} {body[:200]!r}, expected 403"
+    assert json.loads(get("/ws4redis/other/")[1])["path"] == "/ws4redis/other/", f"{site}: the app's neighbouring page"
+
+
+def test_websocket_limits_refuse_with_503(server_factory: Callable[..., Server], nginx_factory: Callable[..., Nginx], app: App) -> None:
+    """The shipped limits of the websocket location, lowered: with 2 websockets per address a third
+    handshake gets 503 until one of the two closes; with a burst of 1 handshake (and 1 a minute) the
+    third handshake in a row gets 503. The rest of the site is not limited."""
+    server = server_factory("standalone")
+    values = {"SERVER_NAME": "_", "APP": app.address, "WS4REDIS": f"127.0.0.1:{server.port}"}
+    connections_port, handshakes_port = free_port(), free_port()
+    nginx_factory("ws4redis.conf", {**values, "LISTEN": f"127.0.0.1:{connections_port}"},
+                  [(CONNECTION_LIMIT, "limit_conn ws4redis_connections 2;")]).start(connections_port)
+    nginx_factory("ws4redis.conf", {**values, "LISTEN": f"127.0.0.1:{handshakes_port}"},
+                  [(HANDSHAKE_RATE, "zone=ws4redis_handshakes:10m rate=1r/m;"),
+                   (HANDSHAKE_BURST, "limit_req zone=ws4redis_handshakes burst=1 nodelay;")]).start(handshakes_port)
+    path = "/ws/limits?subscribe-broadcast"
+
+    async def body() -> None:
+        clients = [await open_client(f"ws://127.0.0.1:{connections_port}{path}") for _ in range(2)]
+        try:
+            status, _, refusal = await asyncio.to_thread(raw_handshake, connections_port, path)
+            assert status == 503, f"a third websocket from one address: {status} {refusal[:200]!r}, expected 503"
+            assert app_request(connections_port, "/page")["path"] == "/page", "the app's pages are not limited"
+            await clients.pop().close()
+            await asyncio.to_thread(wait_until, lambda: raw_handshake(connections_port, path)[0] == 101, 10,
+                                    "a handshake once one of the two websockets closed")
+        finally:
+            await close_all(clients)
+
+    run_async(body(), 60, "the connection limit")
+    statuses = [raw_handshake(handshakes_port, path)[0] for _ in range(3)]
+    assert statuses == [101, 101, 503], f"three handshakes in a row with a burst of 1: {statuses}"

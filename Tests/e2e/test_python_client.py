@@ -107,6 +107,9 @@ def test_token_refuses_ambiguous_or_unencodable_names_and_short_secrets() -> Non
             with pytest.raises(ValueError) as info:
                 mint_token(KEY, **kwargs)
             assert problem in str(info.value), f"mint_token({kwargs}): {info.value}"
+    with pytest.raises(ValueError) as info:
+        mint_token(KEY, session_key="secret-session:key")
+    assert "secret-session" not in str(info.value), f"a session key is a credential, not for messages: {info.value}"
     assert verify_token(mint_token(KEY, user="alice", groups=["staff"]), KEY).user == "alice", "plain names still work"
     for name, payload in (("user", b"v1\nalice:chat\n\n\n4102444800"), ("group", b"v1\nalice\nstaff,ops:eu\n\n4102444800"),
                           ("session", b"v1\n\n\ns:1\n4102444800")):

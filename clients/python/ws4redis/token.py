@@ -90,12 +90,13 @@ def check_names(user: Optional[str], groups: Iterable[str], session_key: Optiona
             raise TypeError(f"the {what} is a str, not {type(name).__name__}")
         if not name:
             raise ValueError(f"the {what} is empty" + ("" if what == "group name" else f" (None means no {what.split()[0]})"))
+        shown = what if what == "session key" else f"{what} {name!r}"  # a session key is a credential: never in a message
         if ":" in name:
-            raise ValueError(f"the {what} {name!r} contains ':', which would make its channel names ambiguous")
+            raise ValueError(f"the {shown} contains ':', which would make its channel names ambiguous")
         if "\n" in name:
-            raise ValueError(f"the {what} {name!r} contains a newline, the token's field separator")
+            raise ValueError(f"the {shown} contains a newline, the token's field separator")
         if what == "group name" and "," in name:
-            raise ValueError(f"the {what} {name!r} contains ',', the token's group separator")
+            raise ValueError(f"the {shown} contains ',', the token's group separator")
 
 
 def token_payload(user: Optional[str], groups: Iterable[str], session_key: Optional[str], expires_at: int) -> bytes:
