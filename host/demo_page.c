@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The core's default heartbeat_interval (ms), for a setting the host did not see. */
-#define CORE_HEARTBEAT_INTERVAL_MS 4000
-
 static const char page_head[] =
     "<!doctype html>\n"
     "<html lang=\"en\">\n"
@@ -154,14 +151,6 @@ static void write_js_string(FILE *out, const char *text) {
     fputc('"', out);
 }
 
-/* The heartbeat interval in ms: the setting when it is a number (the core refuses other values,
-   but the host reads the environment too), else the core's default. */
-static unsigned long heartbeat_interval_ms(const char *text) {
-    char *end;
-    unsigned long value = text != NULL ? strtoul(text, &end, 10) : 0;
-    return text != NULL && end != text && *end == '\0' && value > 0 ? value : CORE_HEARTBEAT_INTERVAL_MS;
-}
-
 char *demo_page_render(const struct demo_settings *settings) {
     char *page = NULL;
     size_t size;
@@ -172,11 +161,12 @@ char *demo_page_render(const struct demo_settings *settings) {
     fputs("const settings = {\n  urlPrefix: ", out);
     write_js_string(out, settings->url_prefix);
     fputs(",\n  heartbeat: ", out);
-    if (settings->heartbeat != NULL && settings->heartbeat[0] != '\0')
+    if (settings->heartbeat[0] != '\0')
         write_js_string(out, settings->heartbeat);
     else
         fputs("null", out);
-    fprintf(out, ",\n  heartbeatInterval: %lu,\n};\n", heartbeat_interval_ms(settings->heartbeat_interval));
+    /* A whole number > 0, as the core validated it. */
+    fprintf(out, ",\n  heartbeatInterval: %lu,\n};\n", strtoul(settings->heartbeat_interval, NULL, 10));
     fputs(page_tail, out);
     bool failed = ferror(out) != 0;
     /* fclose() fails when the final buffer could not be allocated. */

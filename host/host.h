@@ -10,6 +10,7 @@
 
 #include "ws4redis.h"
 
+struct MHD_Connection;
 struct MHD_Daemon;
 struct MHD_OptionItem;
 struct pending;
@@ -33,6 +34,14 @@ struct deadlines {
     bool running, stopping;
 };
 
+/* The names this server answers for, against DNS rebinding and cross-origin requests to POST
+   /publish (same_origin.c). The strings outlive the daemon (main() and the core own them). */
+struct served_names {
+    const char *listen_host;       /* --listen's host as given, e.g. "127.0.0.1" or "[::1]" */
+    const char *allowed_origins;   /* the core's allowed_origins: comma-separated origins, or "" */
+    bool tls;                      /* the server's own origin is https:// */
+};
+
 /* Everything a request handler needs. main() sets it up before the HTTP daemon starts and tears
    it down after the daemon stopped. In between MHD's thread is the only one that changes the
    publisher, so that needs no lock; calls on the server are serialized by the core. The core's
@@ -41,9 +50,14 @@ struct host {
     const ws4r_api *api;          /* every call into the core goes through this table */
     ws4r_server *server;
     ws4r_publisher *publisher;    /* for POST /publish; NULL until Redis could be reached */
-    const char *redis_url;        /* for the publisher: NULL is the core's default */
+    /* The core's effective settings (ws4r_server_setting(), owned by the server): */
+    const char *redis_url;        /* for the publisher */
     const char *key_prefix;
-    char *demo_page;              /* the HTML served at "/", from demo_page_render(); owned */
+    bool publish_endpoint;        /* POST /publish is served (publish_endpoint on) */
+    bool serve_demo_page;         /* GET / is served (demo_page on) */
+    bool serve_metrics;           /* GET /metrics is served here (metrics on, no metrics_listen) */
+    struct served_names served_names;
+    char *demo_page;              /* the HTML served at "/", from demo_page_render(); owned; NULL when off */
     /* Handshakes waiting for the core's decision, their connections suspended in MHD. Lock order:
        `lock`, then MHD's internal locks (MHD_suspend/resume_connection() are called under it). */
     pthread_mutex_t lock;
@@ -62,6 +76,11 @@ int publisher_connect(struct host *host, char *error, size_t size);
 /* Initializes and frees what http.c keeps in struct host (the lock). */
 void http_init(struct host *host);
 void http_destroy(struct host *host);
+
+/* 0 when the libmicrohttpd running (its MHD_get_version()) is one whose request layout http.c's
+   checks for NUL bytes were verified against, as is the one the host was built with; else -1 with
+   the reason in `reason`. */
+int http_check_mhd_version(const char *running, char *reason, size_t size);
 
 /* Starts the HTTP daemon (own polling thread) on `address`; NULL on failure (MHD logged why). */
 struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address);
@@ -96,10 +115,18 @@ bool tls_enabled(const struct tls_files *tls);
 enum { TLS_DAEMON_OPTIONS = 3 };
 unsigned tls_daemon_options(const struct tls_files *tls, struct MHD_OptionItem *options);
 
-/* What the demo page needs of the core's settings (NULL: the core's default). */
+/* Why a request to POST /publish does not come from this server's own origin, or NULL when it
+   does: a Host header this server does not answer for (the listen address, the socket's local
+   address, localhost, the hosts of allowed_origins; *status 421: DNS rebinding), or an Origin
+   other than the server's own or one of allowed_origins, or Sec-Fetch-Site cross-site or
+   same-site without such an Origin (*status 403). Requests without Origin (not from a browser)
+   pass the Origin check. The reason is static. */
+const char *cross_origin_refusal(const struct served_names *names, struct MHD_Connection *connection, unsigned *status);
+
+/* What the demo page needs of the core's settings. */
 struct demo_settings {
     const char *url_prefix;
-    const char *heartbeat;            /* the heartbeat string; NULL or empty: off */
+    const char *heartbeat;            /* the heartbeat string; empty: off */
     const char *heartbeat_interval;   /* ms, as validated by the core */
 };
 

@@ -17,8 +17,6 @@
 
 /* How long the core may take to close every websocket at shutdown. */
 #define STOP_TIMEOUT_MS 5000
-/* The core's default of handshake_timeout (ms). */
-#define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 
 struct options {
     char listen_host[256];       /* as given, e.g. "127.0.0.1" or "[::1]", for the listening line */
@@ -31,14 +29,6 @@ struct options {
        host's own options, --redis translated. Points into argv. */
     const char **core_argv;
     int core_argc;
-    /* The few core settings the host needs itself (demo publisher and page): the last value on
-       the command line, else the environment, else NULL (the core's default). */
-    const char *redis_url;
-    const char *key_prefix;
-    const char *url_prefix;
-    const char *handshake_timeout;  /* ms, for the connections MHD holds */
-    const char *heartbeat;          /* for the demo page's client */
-    const char *heartbeat_interval;
 };
 
 static void usage(const ws4r_api *api) {
@@ -53,13 +43,16 @@ static void usage(const ws4r_api *api) {
           "  --tls-key FILE         ... and this PEM private key (WS4REDIS_TLS_CERT, WS4REDIS_TLS_KEY)\n"
           "  --help                 show this text\n"
           "\n"
-          "Routes: GET / (demo), GET /ws4redis.js (the browser client), GET /healthz, GET /metrics (Prometheus),\n"
-          "POST /publish?facility=F;\n"
-          "every other path goes to the core (websockets under the URL prefix).\n"
-          "Every other option goes to the core, whose own listener (its --listen) stays off. The host reads\n"
-          "a few of them too, from the command line or WS4REDIS_* but not from a --config file: --redis-url\n"
-          "and --prefix (the demo's publisher), --url-prefix, --heartbeat and --heartbeat-interval (the demo\n"
-          "page), --handshake-timeout (the deadline of a request head on MHD's connections; 0: none).\n",
+          "Routes: GET /ws4redis.js (the browser client), GET /healthz, GET /metrics (Prometheus; --metrics off,\n"
+          "or --metrics-listen HOST:PORT for a listener of its own), and for the demo only, off by default:\n"
+          "GET / (--demo-page on) and POST /publish?facility=F (--publish-endpoint on: unauthenticated, so\n"
+          "same-origin requests only, to a Host this server answers for); every other path goes to the core\n"
+          "(websockets under the URL prefix).\n"
+          "Every other option goes to the core, whose own listener (its --listen) stays off. The host asks\n"
+          "the core for the effective values of the settings it needs itself (command line, WS4REDIS_*,\n"
+          "--config): the endpoint switches, --redis-url and --prefix (the demo's publisher), --url-prefix,\n"
+          "--heartbeat and --heartbeat-interval (the demo page), --allowed-origins (POST /publish), and\n"
+          "--handshake-timeout (the deadline of a request head on MHD's connections; 0: none).\n",
           stdout);
     if (api != NULL) {
         fputs("\n", stdout);
@@ -101,23 +94,6 @@ static bool is_option(const char *arg, const char *name, const char **value) {
     return true;
 }
 
-/* Notes the settings the host itself needs as the core will see them (the last one wins). */
-static void note_setting(struct options *options, const char *arg, const char *value) {
-    const char *ignored;
-    if (is_option(arg, "redis_url", &ignored))
-        options->redis_url = value;
-    else if (is_option(arg, "prefix", &ignored))
-        options->key_prefix = value;
-    else if (is_option(arg, "url_prefix", &ignored))
-        options->url_prefix = value;
-    else if (is_option(arg, "handshake_timeout", &ignored))
-        options->handshake_timeout = value;
-    else if (is_option(arg, "heartbeat", &ignored))
-        options->heartbeat = value;
-    else if (is_option(arg, "heartbeat_interval", &ignored))
-        options->heartbeat_interval = value;
-}
-
 /* The TLS files from the command line, else the environment; a certificate wants a key. */
 static int check_tls_options(struct options *options) {
     if (options->tls_certificate == NULL)
@@ -156,9 +132,7 @@ static int parse_options(int argc, char **argv, struct options *options) {
         if (!host_option) {
             options->core_argv[options->core_argc++] = arg;
             if (equals == NULL && strncmp(arg, "--", 2) == 0 && i + 1 < argc)
-                options->core_argv[options->core_argc++] = value = argv[++i];
-            if (value != NULL)
-                note_setting(options, arg, value);
+                options->core_argv[options->core_argc++] = argv[++i];
             continue;
         }
         if (equals == NULL && i + 1 < argc)
@@ -179,27 +153,11 @@ static int parse_options(int argc, char **argv, struct options *options) {
         } else { /* --redis, the host's alias of the core's --redis-url */
             options->core_argv[options->core_argc++] = "--redis-url";
             options->core_argv[options->core_argc++] = value;
-            options->redis_url = value;
         }
     }
     /* Last, so that it wins over WS4REDIS_LISTEN and --config: the core's own listener stays off,
        connections arrive from MHD through server_adopt(). */
     options->core_argv[options->core_argc++] = "--listen=";
-    /* The core reads the environment under the command line. */
-    if (options->redis_url == NULL)
-        options->redis_url = getenv("WS4REDIS_REDIS_URL");
-    if (options->key_prefix == NULL)
-        options->key_prefix = getenv("WS4REDIS_PREFIX");
-    if (options->url_prefix == NULL)
-        options->url_prefix = getenv("WS4REDIS_URL_PREFIX");
-    if (options->url_prefix == NULL || options->url_prefix[0] == '\0')
-        options->url_prefix = "/ws/";
-    if (options->handshake_timeout == NULL)
-        options->handshake_timeout = getenv("WS4REDIS_HANDSHAKE_TIMEOUT");
-    if (options->heartbeat == NULL)
-        options->heartbeat = getenv("WS4REDIS_HEARTBEAT");
-    if (options->heartbeat_interval == NULL)
-        options->heartbeat_interval = getenv("WS4REDIS_HEARTBEAT_INTERVAL");
     return check_tls_options(options);
 }
 
@@ -222,12 +180,37 @@ static const ws4r_api *load_api(const char *plugin_path, void **plugin) {
     return api;
 }
 
+/* The effective value of a core setting the host's own code depends on. The core knows every
+   setting it defines, so NULL would be a core older than this host: its table check refused that. */
+static const char *core_setting(const struct host *host, const char *name) {
+    const char *value = host->api->server_setting(host->server, name);
+    return value != NULL ? value : "";
+}
+
+static bool setting_on(const struct host *host, const char *name) {
+    return strcmp(core_setting(host, name), "on") == 0;
+}
+
+/* What the routes need of the core's settings (main.c keeps the strings alive: the server owns them). */
+static void take_settings(struct host *host, const struct options *options) {
+    host->redis_url = core_setting(host, "redis_url");
+    host->key_prefix = core_setting(host, "prefix");
+    host->publish_endpoint = setting_on(host, "publish_endpoint");
+    host->serve_demo_page = setting_on(host, "demo_page");
+    /* With a metrics listener of its own (the core's), /metrics leaves this one. */
+    host->serve_metrics = setting_on(host, "metrics") && core_setting(host, "metrics_listen")[0] == '\0';
+    host->served_names.listen_host = options->listen_host;
+    host->served_names.allowed_origins = core_setting(host, "allowed_origins");
+}
+
 /* Creates the core server from the forwarded options and the environment. Returns 0, 2 when the
    configuration is wrong (a usage error: the core's message names the option), 1 otherwise. */
 static int create_server(struct host *host, const struct options *options) {
     int status = host->api->server_create_with_args(NULL, options->core_argc, options->core_argv, &host->server);
-    if (status == WS4R_OK)
+    if (status == WS4R_OK) {
+        take_settings(host, options);
         return 0;
+    }
     fprintf(stderr, "ws4redis-host: %s\n",
             host->server != NULL ? host->api->server_errmsg(host->server) : host->api->strerror(status));
     if (status == WS4R_ECONFIG || status == WS4R_EINVAL) {
@@ -246,9 +229,11 @@ static int start_server(struct host *host) {
     return 0;
 }
 
-/* Creates the publisher of POST /publish. An unreachable Redis is not fatal, as for the server:
-   publish tries again and answers 502 until Redis is back. */
+/* Creates the publisher of POST /publish, when that is on. An unreachable Redis is not fatal, as for
+   the server: publish tries again and answers 502 until Redis is back. */
 static int create_publisher(struct host *host) {
+    if (!host->publish_endpoint)
+        return 0;
     char error[1024];
     int status = publisher_connect(host, error, sizeof error);
     if (status == WS4R_OK)
@@ -329,30 +314,47 @@ static struct MHD_Daemon *start_http(struct host *host, const struct options *op
     return daemon;
 }
 
-/* The core's handshake_timeout in ms (the core has validated it by now): its default unless set. */
-static uint32_t handshake_timeout_ms(const struct options *options) {
-    const char *text = options->handshake_timeout;
-    char *end;
-    unsigned long value = text != NULL ? strtoul(text, &end, 10) : 0;
-    if (text == NULL || end == text || *end != '\0' || value > UINT32_MAX)
-        return DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    return (uint32_t)value;
+/* The core's handshake_timeout in ms, a whole number the core has validated; beyond 32 bits: the most. */
+static uint32_t handshake_timeout_ms(const struct host *host) {
+    unsigned long long value = strtoull(core_setting(host, "handshake_timeout"), NULL, 10);
+    return value > UINT32_MAX ? UINT32_MAX : (uint32_t)value;
 }
 
-/* Sets everything up once the server exists; prints why and returns -1 on failure (shut_down()
-   cleans up either way). */
-static int start(struct host *host, const struct options *options, struct MHD_Daemon **daemon) {
-    struct demo_settings demo = { options->url_prefix, options->heartbeat, options->heartbeat_interval };
+/* The demo page, when it is on (rendered once: the settings it shows never change). */
+static int render_demo_page(struct host *host) {
+    if (!host->serve_demo_page)
+        return 0;
+    struct demo_settings demo = { core_setting(host, "url_prefix"), core_setting(host, "heartbeat"),
+                                  core_setting(host, "heartbeat_interval") };
     host->demo_page = demo_page_render(&demo);
     if (host->demo_page == NULL) {
         fputs("ws4redis-host: out of memory\n", stderr);
         return -1;
     }
+    return 0;
+}
+
+/* Refuses a libmicrohttpd other than the one the host was built with, where http.c's checks of NUL
+   bytes in requests lean on how MHD lays a request out (http.c: request_holds_nul()). */
+static int check_mhd_version(void) {
+    char reason[256];
+    if (http_check_mhd_version(MHD_get_version(), reason, sizeof reason) == 0)
+        return 0;
+    fprintf(stderr, "ws4redis-host: %s\n", reason);
+    return -1;
+}
+
+/* Sets everything up once the server exists; prints why and returns -1 on failure (shut_down()
+   cleans up either way). */
+static int start(struct host *host, const struct options *options, struct MHD_Daemon **daemon) {
+    if (check_mhd_version() != 0 || render_demo_page(host) != 0)
+        return -1;
     if (tls_load(&host->tls, options->tls_certificate, options->tls_key) != 0)
         return -1;
+    host->served_names.tls = tls_enabled(&host->tls);
     if (start_server(host) != 0 || create_publisher(host) != 0)
         return -1;
-    if (deadlines_start(&host->deadlines, handshake_timeout_ms(options)) != 0) {
+    if (deadlines_start(&host->deadlines, handshake_timeout_ms(host)) != 0) {
         perror("ws4redis-host: cannot start the handshake deadline watcher");
         return -1;
     }
@@ -393,7 +395,7 @@ int main(int argc, char **argv) {
         return 2; /* a usage error, as getopt tools do */
     }
     void *plugin = NULL;
-    struct host host = { .redis_url = options.redis_url, .key_prefix = options.key_prefix };
+    struct host host = { 0 };
     host.api = load_api(options.plugin_path, &plugin);
     if (options.help) {
         usage(host.api);

@@ -4,8 +4,9 @@
  * Conventions (they hold for every declaration below unless it says otherwise):
  *  - Handles are opaque. Each has a create/destroy pair; destroy accepts NULL.
  *  - Functions return an int status: WS4R_OK (0) or a WS4R_E* code. Codes are never renumbered.
- *    ws4r_strerror() names a code; ws4r_*_errmsg() gives the detail of the last failed call on a
- *    handle, valid until the next call on that handle.
+ *    ws4r_strerror() names a code; ws4r_*_errmsg() gives the detail of the calling thread's last
+ *    failed call on a handle. The message is the thread's own: calls on other threads never change
+ *    or free it; it stays valid until the calling thread's next call into the library.
  *  - Strings are NUL-terminated UTF-8. Strings and buffers passed in are borrowed for the call only:
  *    the library copies what it keeps. Strings returned are owned by the library.
  *  - Structs passed in start with `struct_size`; fill them with the matching *_init() function, which
@@ -27,9 +28,9 @@ extern "C" {
 #endif
 
 #define WS4R_VERSION_MAJOR 0
-#define WS4R_VERSION_MINOR 3
+#define WS4R_VERSION_MINOR 4
 #define WS4R_VERSION_PATCH 0
-#define WS4R_VERSION_STRING "0.3.0"
+#define WS4R_VERSION_STRING "0.4.0"
 /** (major << 16) | (minor << 8) | patch, comparable with ws4r_version_number(). */
 #define WS4R_VERSION_NUMBER ((WS4R_VERSION_MAJOR << 16) | (WS4R_VERSION_MINOR << 8) | WS4R_VERSION_PATCH)
 /** The ABI major version: bumped on any incompatible change of this header. */
@@ -243,8 +244,20 @@ int ws4r_server_stop(ws4r_server *server, uint32_t timeout_ms);
 /** Destructor. Stops the server if running, then frees it. Accepts NULL. */
 void ws4r_server_destroy(ws4r_server *server);
 
-/** Detail of the last failed call on `server`; valid until the next call on it. Never NULL. */
+/** Detail of the calling thread's last failed call on `server` ("" when that thread's last failure
+ *  was on another handle, or none); valid until the calling thread's next call into the library,
+ *  whatever other threads do. Never NULL. Any thread. */
 const char *ws4r_server_errmsg(ws4r_server *server);
+
+/**
+ * The effective value of the setting `name` (as ws4r_settings_help() lists it; '-' and '_' alike,
+ * any case) for this server, after ws4r_config, the environment, --config and the command line:
+ * the text it was last given, else its default, e.g. "off" or "10000". Secrets (token_secret, the
+ * password in redis_url) are included: never log the value of those. NULL for an unknown name, a
+ * NULL argument or a server whose create failed. The string is owned by the server and valid
+ * until ws4r_server_destroy(); the same name gives the same pointer. Any thread.
+ */
+const char *ws4r_server_setting(const ws4r_server *server, const char *name);
 
 /** Copies the live figures into *stats (up to stats->struct_size). Returns WS4R_OK or WS4R_EINVAL. */
 int ws4r_server_stats(ws4r_server *server, ws4r_stats *stats);
@@ -388,7 +401,7 @@ int ws4r_publisher_publish(ws4r_publisher *publisher, const ws4r_audience *audie
 int ws4r_publisher_fetch(ws4r_publisher *publisher, const ws4r_audience *audience, void *buffer, size_t capacity,
                          size_t *length, int *found);
 
-/** Detail of the last failed call on `publisher`; valid until the next call on it. Never NULL. */
+/** Detail of the calling thread's last failed call on `publisher`, as ws4r_server_errmsg(). Never NULL. */
 const char *ws4r_publisher_errmsg(ws4r_publisher *publisher);
 
 /** Destructor. Closes the Redis connection. Accepts NULL. */
@@ -443,6 +456,8 @@ typedef struct ws4r_api {
     int (*publisher_fetch)(ws4r_publisher *publisher, const ws4r_audience *audience, void *buffer, size_t capacity,
                            size_t *length, int *found);
     int (*server_metrics)(ws4r_server *server, char *out, size_t capacity, size_t *length);
+    /* Since 0.4.0. */
+    const char *(*server_setting)(const ws4r_server *server, const char *name);
 } ws4r_api;
 
 /**

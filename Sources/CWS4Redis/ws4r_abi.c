@@ -67,6 +67,7 @@ static const ws4r_api api_v1 = {
     .server_check_handshake_async = ws4r_server_check_handshake_async,
     .publisher_fetch = ws4r_publisher_fetch,
     .server_metrics = ws4r_server_metrics,
+    .server_setting = ws4r_server_setting,
 };
 
 const ws4r_api *ws4r_get_api(unsigned abi_version) {

@@ -24,28 +24,27 @@ let defaultCConfig: ws4r_config = {
 }()
 
 extension ServerConfiguration {
-    /// Reads a caller's `ws4r_config`, only as far as its struct_size reaches.
+    /// Reads a caller's `ws4r_config`, only as far as its struct_size reaches. The fields apply as the
+    /// settings of the same meaning, so that ws4r_server_setting() reports them too.
     init(_ pointer: UnsafePointer<ws4r_config>) throws {
         let config = versioned(pointer, structSize: pointer.pointee.struct_size, defaults: defaultCConfig)
-        self.init()
-        if let url = optionalString(config.redis_url) { redis = try RedisEndpoint(url: url) }
-        keyPrefix = optionalString(config.key_prefix) ?? keyPrefix
-        urlPrefix = optionalString(config.url_prefix) ?? urlPrefix
-        listenAddress = try optionalString(config.listen_address).map { try HostAndPort(parsing: $0) }
-        echoPath = optionalString(config.echo_path)
-        ioThreads = Int(config.io_threads)
-        maxMessageSize = Int(config.max_message_size)
-        maxFrameSize = Int(config.max_frame_size)
-        maxConnections = Int(config.max_connections)
-        maxOutboundBytes = Int(config.max_outbound_bytes)
-        pingIntervalMilliseconds = Int(config.ping_interval_ms)
+        let strings: [(name: String, value: String?)] = [
+            ("redis_url", optionalString(config.redis_url)), ("prefix", optionalString(config.key_prefix)),
+            ("url_prefix", optionalString(config.url_prefix)), ("listen", optionalString(config.listen_address)),
+            ("echo_path", optionalString(config.echo_path)),
+        ]
+        let numbers: [(name: String, value: UInt32)] = [
+            ("threads", config.io_threads), ("max_message_size", config.max_message_size), ("max_frame_size", config.max_frame_size),
+            ("max_connections", config.max_connections), ("max_outbound_bytes", config.max_outbound_bytes), ("ping_interval", config.ping_interval_ms),
+        ]
+        var settings = strings.compactMap { name, value in value.map { (name, $0) } } + numbers.map { ($0.name, String($0.value)) }
         for index in 0..<(config.settings == nil ? 0 : config.setting_count) {
             let setting = config.settings[index]
             guard let name = optionalString(setting.name) else { throw WS4RedisError(.invalidArgument, "a setting without a name") }
-            try self.apply([(name, optionalString(setting.value) ?? "")])
+            settings.append((name, optionalString(setting.value) ?? ""))
         }
+        try self.init(settings: settings)
     }
-
 }
 
 private let settingsHelpText = strdup(Setting.helpText)!

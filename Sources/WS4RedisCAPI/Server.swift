@@ -1,10 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CWS4Redis
+import NIOConcurrencyHelpers
 import NIOCore
 import WS4Redis
 
 /// What a `ws4r_server *` points to.
 final class ServerHandle: ErrorMessageHolder, @unchecked Sendable {
     var server: WS4RedisServer?
+    /// The C strings ws4r_server_setting() handed out, by setting name: one per setting at most,
+    /// valid as long as the handle (the configuration never changes after create).
+    private let settingTexts = NIOLockedValueBox<[String: UnsafeMutablePointer<CChar>]>([:])
+
+    func settingText(_ name: String) -> UnsafePointer<CChar>? {
+        guard let configuration = server?.configuration, let setting = Setting.named(name),
+            let text = configuration.text(ofSetting: setting.name)
+        else { return nil }
+        return UnsafePointer(settingTexts.withLockedValue { texts -> UnsafeMutablePointer<CChar> in
+            if let known = texts[setting.name] { return known }
+            let copy = strdup(text)!
+            texts[setting.name] = copy
+            return copy
+        })
+    }
+
+    deinit {
+        settingTexts.withLockedValue { $0.values.forEach { free($0) } }
+    }
 }
 
 func serverHandle(_ pointer: OpaquePointer?) -> ServerHandle? {
@@ -67,6 +90,12 @@ public func cServerDestroy(_ pointer: OpaquePointer?) {
 public func cServerErrmsg(_ pointer: OpaquePointer?) -> UnsafePointer<CChar> {
     guard let handle = serverHandle(pointer) else { return cStaticString("no server handle") }
     return handle.cMessage
+}
+
+@_cdecl("ws4r_server_setting")
+public func cServerSetting(_ pointer: OpaquePointer?, _ name: UnsafePointer<CChar>?) -> UnsafePointer<CChar>? {
+    guard let name = optionalString(name) else { return nil }
+    return serverHandle(pointer)?.settingText(name)
 }
 
 @_cdecl("ws4r_server_stats")

@@ -26,6 +26,8 @@ from ws4redis.token import mint_token
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "out" / "browser"
 HEARTBEAT = "--heartbeat--"
+#: The demo page and POST /publish are off unless switched on (as `make run` does).
+DEMO = ("--demo-page", "on", "--publish-endpoint", "on")
 
 CHAT_LINES = "[...document.querySelectorAll('#log li:not(.system)')].map((item) => item.textContent)"
 
@@ -115,7 +117,7 @@ def test_two_pages_chat_and_see_published_messages(server_factory: Callable[...,
                                                    r: redis.Redis) -> None:
     """Each page sees the other's message (and its own: echo), then what an app publishes with the
     original's RedisPublisher commands and with POST /publish. Saves the screenshot."""
-    server = server_factory("host")
+    server = server_factory("host", *DEMO)
     alice, bob = open_page(demo_url(server)), open_page(demo_url(server))
     for page in (alice, bob):
         wait_connected(page)
@@ -140,7 +142,7 @@ def test_two_pages_chat_and_see_published_messages(server_factory: Callable[...,
 def test_page_reconnects_after_the_host_restarts(server_factory: Callable[..., Server], open_page: Callable[[str], Page]) -> None:
     """The host stops (the page sees 1001 and retries with back-off) and starts again on the same
     port: the page reconnects by itself and gets what is published afterwards."""
-    server = server_factory("host")
+    server = server_factory("host", *DEMO)
     page = open_page(demo_url(server))
     wait_connected(page)
     server.wait_stats(lambda s: s["subscriptions"] == 1, "the page subscribed")
@@ -157,7 +159,7 @@ def test_heartbeats_are_hidden_and_a_silent_server_is_given_up(server_factory: C
     """With --heartbeat the page gets heartbeats (seen on the wire) but never shows one. When the host
     freezes (SIGSTOP: the TCP connection stays open, nothing arrives), the client gives the
     connection up after the missed heartbeats and reconnects once the host runs again."""
-    server = server_factory("host", "--heartbeat", HEARTBEAT, "--heartbeat-interval", "300")
+    server = server_factory("host", *DEMO, "--heartbeat", HEARTBEAT, "--heartbeat-interval", "300")
     page = open_page(demo_url(server))
     wait_connected(page)
 
@@ -190,7 +192,7 @@ def test_notifications_reach_only_their_user(server_factory: Callable[..., Serve
     """A page opened with alice's token shows what is published to user alice on "notifications";
     a page without a token explains how to get one and shows nothing of it."""
     secret = "browser-test-secret, 32 bytes or more"
-    server = server_factory("host", "--token-secret", secret)
+    server = server_factory("host", *DEMO, "--token-secret", secret)
     token = mint_token(secret, user="alice")
     alice = open_page(demo_url(server, f"ws4redis-token={token}"))
     anonymous = open_page(demo_url(server))
@@ -214,7 +216,7 @@ def test_notifications_reach_only_their_user(server_factory: Callable[..., Serve
 def test_client_sends_and_close_is_for_good(server_factory: Callable[..., Server], open_page: Callable[[str], Page]) -> None:
     """A second client in the page publishes to the chat; close() is for good: though it would
     retry within 10 ms, it opens no further connection."""
-    server = server_factory("host")
+    server = server_factory("host", *DEMO)
     page = open_page(demo_url(server))
     wait_connected(page)
     page.evaluate(f"""window.probe = {{ events: [] }};

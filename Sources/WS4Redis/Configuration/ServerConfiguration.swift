@@ -14,6 +14,14 @@ public struct ServerConfiguration: Sendable {
     public var listenAddress: HostAndPort? = nil
     /// Path of the plain echo endpoint for conformance tests; off unless set.
     public var echoPath: String? = nil
+    /// ws4redis-host's `POST /publish` (the demo's publisher, unauthenticated): off unless asked for.
+    public var publishEndpoint = false
+    /// ws4redis-host's demo chat at `/`: off unless asked for.
+    public var demoPage = false
+    /// `GET /metrics` (the Prometheus figures).
+    public var metrics = true
+    /// A listener of its own for `/metrics` and `/healthz` (e.g. an internal address); nil: the main listener.
+    public var metricsListenAddress: HostAndPort? = nil
     /// Event loops for websocket I/O; 0 means one per core.
     public var ioThreads: Int = 0
     /// Worker processes of `ws4redis serve` (a supervisor starts them; each is a whole server).
@@ -69,6 +77,8 @@ public struct ServerConfiguration: Sendable {
     public var logFormat = LogFormat.text
     /// Peers whose X-Forwarded-For / X-Real-IP name the client (for logs and identity sources).
     public var trustedProxies = TrustedProxies.none
+    /// The text each setting was last given, by name (what `text(ofSetting:)` reports).
+    private var settingTexts: [String: String] = [:]
 
     public init() {}
 
@@ -83,13 +93,21 @@ public struct ServerConfiguration: Sendable {
         for (name, value) in settings {
             guard let setting = Setting.named(name) else { throw WS4RedisError.configuration("unknown setting '\(name)'") }
             try setting.apply(&self, value)
+            settingTexts[setting.name] = value
         }
+    }
+
+    /// A setting's text as it applies here: the last value given, else its default; nil for an unknown name.
+    public func text(ofSetting name: String) -> String? {
+        guard let setting = Setting.named(name) else { return nil }
+        return settingTexts[setting.name] ?? setting.defaultValue
     }
 
     /// Checks the values that have no safe interpretation.
     public func validated() throws -> ServerConfiguration {
         guard urlPrefix.hasPrefix("/") else { throw WS4RedisError.configuration("url prefix must start with '/': \(urlPrefix)") }
         if let echoPath, !echoPath.hasPrefix("/") { throw WS4RedisError.configuration("echo path must start with '/': \(echoPath)") }
+        guard metrics || metricsListenAddress == nil else { throw WS4RedisError.configuration("metrics_listen needs metrics on") }
         guard ioThreads >= 0, ioThreads <= 1024 else { throw WS4RedisError.configuration("io threads out of range: \(ioThreads)") }
         guard maxMessageSize > 0, maxFrameSize > 0 else { throw WS4RedisError.configuration("message and frame limits must be positive") }
         guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }

@@ -30,6 +30,25 @@ extension Setting {
         Setting(name: "echo_path", defaultValue: "", help: "path of a plain echo endpoint for conformance tests; off when empty", original: nil) {
             $0.echoPath = $1.isEmpty ? nil : $1
         },
+        Setting(name: "publish_endpoint", defaultValue: "off",
+                help: "ws4redis-host: on serves POST /publish?facility=F, the demo's unauthenticated publisher, to same-origin requests only; off: 404",
+                original: nil) {
+            guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("publish_endpoint is on or off, got '\($1)'") }
+            $0.publishEndpoint = $1 == "on"
+        },
+        Setting(name: "demo_page", defaultValue: "off", help: "ws4redis-host: on serves the demo chat at /; off: 404", original: nil) {
+            guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("demo_page is on or off, got '\($1)'") }
+            $0.demoPage = $1 == "on"
+        },
+        Setting(name: "metrics", defaultValue: "on", help: "on: GET /metrics serves the Prometheus figures; off: 404", original: nil) {
+            guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("metrics is on or off, got '\($1)'") }
+            $0.metrics = $1 == "on"
+        },
+        Setting(name: "metrics_listen", defaultValue: "",
+                help: "host:port of a listener of its own for /metrics and /healthz (then /metrics leaves the main listener); empty: the main listener",
+                original: nil) {
+            $0.metricsListenAddress = $1.isEmpty ? nil : try HostAndPort(parsing: $1)
+        },
         .integer("threads", 0, "event-loop threads; 0: one per core") { $0.ioThreads = $1 },
         .integer("processes", 1, "ws4redis serve: worker processes sharing the port (SO_REUSEPORT), restarted when they die; each has its own Redis connection") {
             $0.processes = max($1, 1)

@@ -3,10 +3,26 @@ import NIOCore
 /// The standalone listener's HTTP side, the only handler of a socket until its upgrade: parses
 /// request heads itself, answers `/healthz`, `/metrics` and errors, and on an accepted upgrade
 /// writes the 101, puts the websocket handler in its place and hands it what arrived after the head.
+/// Also the whole of the metrics listener (`metrics_listen`), which answers no websockets.
+/// Pipelined requests are answered while the client reads the answers: once more than
+/// `maxOwedBytes` of them wait to be written, no more requests are read until they are.
 final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// What a listener serves besides `/healthz` and errors.
+    struct Endpoints {
+        var metrics: Bool
+        var webSockets: Bool
+
+        /// The main listener: /metrics unless it is off or has a listener of its own.
+        static func main(_ configuration: ServerConfiguration) -> Endpoints {
+            Endpoints(metrics: configuration.metrics && configuration.metricsListenAddress == nil, webSockets: true)
+        }
+
+        static let metricsOnly = Endpoints(metrics: true, webSockets: false)
+    }
 
     private enum State {
         /// Reading a request head (keep-alive connections come back here after each response).
@@ -19,6 +35,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let server: WS4RedisServer
     private let hub: LoopHub
+    private let endpoints: Endpoints
     private var parser: HTTPRequestParser
     private var state = State.reading
     /// What arrived and is not consumed yet: part of a head, or what follows one.
@@ -27,10 +44,13 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// nil without a handshake timeout.
     private let deadlines: HandshakeDeadlines?
     private var deadline: HandshakeDeadlines.Ticket?
+    /// Responses owed beyond `maxOwedBytes`: requests are neither read nor answered until they are written.
+    private var waitingForClientToRead = false
 
-    init(server: WS4RedisServer, hub: LoopHub, deadlines: HandshakeDeadlines?) {
+    init(server: WS4RedisServer, hub: LoopHub, deadlines: HandshakeDeadlines?, endpoints: Endpoints) {
         self.server = server
         self.hub = hub
+        self.endpoints = endpoints
         self.deadlines = deadlines
         // The head may hold what the validator allows (max_header_size) plus the request line.
         parser = HTTPRequestParser(maxHeadSize: server.validator.maxHeaderSize + 8192)
@@ -78,6 +98,8 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// What a client may send while its upgrade is being decided, kept for the websocket handler.
     private static let maxEarlyBytes = 65_536
+    /// Bytes of answers to pipelined requests a client may leave unread (a few /metrics texts).
+    static let maxOwedBytes = 65_536
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
@@ -86,7 +108,7 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Answers every complete request in `received`, in order, until one needs a decision that
     /// takes time or ends the connection.
     private func readRequests(context: ChannelHandlerContext) {
-        while case .reading = state, received != nil {
+        while case .reading = state, !waitingForClientToRead, received != nil {
             let head: ParsedRequestHead
             do {
                 guard let next = try parser.nextHead(from: &received!) else { return compactReceived() }
@@ -117,11 +139,11 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
             return respond(status: 200, headers: [("Content-Type", "application/json")], body: server.stats().healthJSON, closing: !keepAlive,
                            omittingBody: false, context: context)
         }
-        if path == "/metrics", isGET {
+        if path == "/metrics", isGET, endpoints.metrics {
             return respond(status: 200, headers: [("Content-Type", WS4RedisServer.metricsContentType)], body: server.metricsText(),
                            closing: !keepAlive, omittingBody: false, context: context)
         }
-        guard server.validator.isWebSocketPath(path) else {
+        guard endpoints.webSockets, server.validator.isWebSocketPath(path) else {
             return respond(status: 404, headers: [("Content-Type", "text/plain")], body: "not found: \(path)\n", closing: !keepAlive,
                            omittingBody: head.method == "HEAD", context: context)
         }
@@ -161,12 +183,29 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         let headers = closing ? headers + [("Connection", "close")] : headers
         let response = HTTPResponseWriter.response(status: status, headers: headers, body: body, omittingBody: omittingBody, allocator: context.channel.allocator)
         guard closing else {
-            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+            writeKeepingBound(response, context: context)
             return armDeadline(context: context)
         }
         state = .done
         received = nil
         context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Writes a response on a connection that stays open; when the client leaves too much unread,
+    /// stops reading (and answering) its requests until this response is written.
+    private func writeKeepingBound(_ response: ByteBuffer, context: ChannelHandlerContext) {
+        let owed = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        guard owed + response.readableBytes > Self.maxOwedBytes else {
+            return context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+        }
+        waitingForClientToRead = true
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        context.writeAndFlush(wrapOutboundOut(response)).whenSuccess { [self] in
+            waitingForClientToRead = false
+            if case .done = state { return }
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            readRequests(context: context)
+        }
     }
 
     /// Writes the 101, then puts the websocket handler in this one's place and hands it the bytes

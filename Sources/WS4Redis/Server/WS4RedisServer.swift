@@ -32,6 +32,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         let commands: any RedisCommands
         let authorizer: HandshakeAuthorizer
         let listeners: LoopListeners?
+        let metricsListener: LoopListeners?
         let timers: [RepeatedTask]
     }
 
@@ -90,21 +91,25 @@ public final class WS4RedisServer: @unchecked Sendable {
         let subscriber = try SubscriberGroup(endpoint: redis, topology: topology, multiplexer: multiplexer, counters: counters, logger: logger)
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
         var listeners: LoopListeners?
+        var metricsListener: LoopListeners?
         do {
             topology?.start()
             subscriber.start()
             commands.start()
             if configuration.requireRedis { try requireRedis(commands) }
-            // Only the standalone listener reads requests: a host's sockets arrive upgraded.
-            let listening = configuration.listenAddress != nil
+            // Only the core's own listeners read requests: a host's sockets arrive upgraded.
+            let listening = configuration.listenAddress != nil || configuration.metricsListenAddress != nil
             let deadlines = listening && handshakeTimeout > .zero ? hubs.map { _ in HandshakeDeadlines(timeout: handshakeTimeout) } : nil
             listeners = try configuration.listenAddress.map { try listen(on: $0, hubs: hubs, deadlines: deadlines) }
+            metricsListener = try configuration.metricsListenAddress.map { try listenForMetrics(on: $0, hub: hubs[0], deadlines: deadlines?[0]) }
             return Running(
                 group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
-                authorizer: authorizer, listeners: listeners, timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs)
+                authorizer: authorizer, listeners: listeners, metricsListener: metricsListener,
+                timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs)
             )
         } catch {
             listeners?.close()
+            metricsListener?.close()
             topology?.stop()
             try? subscriber.stop().wait()
             try? commands.stop().wait()
@@ -162,7 +167,18 @@ public final class WS4RedisServer: @unchecked Sendable {
             channel.eventLoop.makeCompletedFuture {
                 // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
                 try applySocketOptions(to: channel)
-                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hubs[index], deadlines: deadlines?[index]))
+                try channel.pipeline.syncOperations.addHandler(
+                    HTTPFrontHandler(server: self, hub: hubs[index], deadlines: deadlines?[index], endpoints: .main(configuration)))
+            }
+        }
+    }
+
+    /// `metrics_listen`: /metrics and /healthz on an address of their own (in hosts too), on one loop.
+    private func listenForMetrics(on address: HostAndPort, hub: LoopHub, deadlines: HandshakeDeadlines?) throws -> LoopListeners {
+        try LoopListeners.bind(address, loops: [hub.eventLoop], sharedWithOtherProcesses: configuration.reusePort) { [self] channel, _ in
+            channel.eventLoop.makeCompletedFuture {
+                try applySocketOptions(to: channel)
+                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hub, deadlines: deadlines, endpoints: .metricsOnly))
             }
         }
     }
@@ -188,6 +204,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     public func stop(timeout: TimeAmount = .seconds(5)) {
         guard let running = lock.withLock({ () -> Running? in defer { running = nil }; return running }) else { return }
         running.listeners?.close()
+        running.metricsListener?.close()
         let closing = running.hubs.map { hub in
             hub.eventLoop.flatSubmit { hub.closeAll(code: .goingAway, reason: "server shutting down", timeout: timeout) }
         }
