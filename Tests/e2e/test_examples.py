@@ -18,8 +18,8 @@ from typing import Iterator
 
 import pytest
 
-from e2e_helpers import (STOP_TIMEOUT, RedisServer, ServerDied, assert_refused, close_all, describe_exit, free_port, healthz, open_client,
-                         raw_handshake, receive_one, run_async, wait_until)
+from e2e_helpers import (STOP_TIMEOUT, RedisServer, ServerDied, assert_refused, close_all, describe_exit, free_port, healthz,
+                         open_client, raw_handshake, receive_one, run_async, wait_until)
 from unit_sandbox import UNSUPPORTED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,7 +199,8 @@ def serve_as_the_unit(prefix: Path, redis_server: RedisServer, tmp_path: Path, w
     assert expected <= environment.keys(), f"the environment file sets {sorted(environment)}, not all of {sorted(expected)}"
     assert "publish" not in environment["WS4REDIS_ALLOWED_FLAGS"], "the template lets browsers publish"
     port = free_port()
-    environment.update(WS4REDIS_LISTEN=f"127.0.0.1:{port}", WS4REDIS_REDIS_URL=redis_server.url, WS4REDIS_METRICS_LISTEN=f"127.0.0.1:{free_port()}")
+    environment.update(WS4REDIS_LISTEN=f"127.0.0.1:{port}", WS4REDIS_REDIS_URL=redis_server.url,
+                       WS4REDIS_METRICS_LISTEN=f"127.0.0.1:{free_port()}")
     origin = {"Origin": environment["WS4REDIS_ALLOWED_ORIGINS"].split(",")[0]}
     channel = f"{environment['WS4REDIS_PREFIX']}:broadcast:unit"
     stop_signal = signal.Signals[service["KillSignal"]]
@@ -224,7 +225,8 @@ def serve_as_the_unit(prefix: Path, redis_server: RedisServer, tmp_path: Path, w
         async def body() -> None:
             client = await open_client(f"ws://127.0.0.1:{port}/ws/unit?subscribe-broadcast", additional_headers=origin)
             try:
-                await asyncio.to_thread(wait_until, lambda: r.pubsub_numsub(channel)[0][1] > 0, 20, f"the subscription to {channel}")
+                await asyncio.to_thread(wait_until, lambda: r.pubsub_numsub(channel)[0][1] > 0, 20,
+                                        f"the subscription to {channel}")
                 r.publish(channel, "from the app")
                 assert await receive_one(client, 10, "the app's message") == "from the app"
                 proc.send_signal(stop_signal)

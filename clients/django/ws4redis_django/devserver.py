@@ -6,8 +6,8 @@ response and, for a 101, hands the socket with any bytes already read to the cor
 on its own threads from then on: a websocket does not hold a dev-server thread. A request there that
 is no websocket upgrade (a plain GET, another Upgrade, another method) gets the core's 400 with the
 reason as body, as from the original and `manage.py ws4redis`, not Django's 404. Every other request
-goes to Django. The core server lives as long as the dev server's process: an autoreload restart stops it
-(its websockets close with 1001 and reconnect to the new process).
+goes to Django. The core server lives as long as the dev server's process: an autoreload restart
+stops it (its websockets close with 1001 and reconnect to the new process).
 """
 
 from __future__ import annotations

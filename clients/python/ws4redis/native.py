@@ -385,7 +385,8 @@ class Publisher(_Closing):
         self._handle: Optional[c_void_p] = handle
 
     def __repr__(self) -> str:
-        return f"<ws4redis.native.Publisher {self._shown_url!r}{'' if getattr(self, '_handle', None) is not None else ' closed'}>"
+        state = "" if getattr(self, "_handle", None) is not None else " closed"
+        return f"<ws4redis.native.Publisher {self._shown_url!r}{state}>"
 
     def _errmsg(self, handle: c_void_p, rc: int) -> str:
         return _error_text(self._lib, rc, self._lib.ws4r_publisher_errmsg(handle) if handle else None)
@@ -532,7 +533,8 @@ class Server(_Closing):
         self.authorizer_errors: Deque[BaseException] = collections.deque(maxlen=100)
 
     def __repr__(self) -> str:
-        return f"<ws4redis.native.Server {redact_argv(self.argv)}{'' if getattr(self, '_handle', None) is not None else ' closed'}>"
+        state = "" if getattr(self, "_handle", None) is not None else " closed"
+        return f"<ws4redis.native.Server {redact_argv(self.argv)}{state}>"
 
     def _errmsg(self, handle: c_void_p, rc: int) -> str:
         return _error_text(self._lib, rc, self._lib.ws4r_server_errmsg(handle) if handle else None)
