@@ -160,6 +160,16 @@ def unit_environment() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
+def test_every_setting_of_the_environment_template_exists(prefix: Path) -> None:
+    """The server ignores WS4REDIS_* variables it does not know: a misspelt production setting in
+    the template would be silently off. Every name, commented-out ones too, must be a setting."""
+    names = {line.lstrip("#").split("=", 1)[0].strip() for line in UNIT_ENVIRONMENT.read_text().splitlines()
+             if line.lstrip("#").startswith("WS4REDIS_")}
+    listed = subprocess.run([str(prefix / "bin" / "ws4redis"), "settings", "--markdown"], capture_output=True, text=True, timeout=30, check=True).stdout
+    unknown = sorted(name for name in names if f"`{name}`" not in listed)
+    assert names and not unknown, f"not settings of the core: {unknown}"
+
+
 def system_call_group(analyze: str, name: str) -> set[str]:
     """The system calls of a systemd group (@system-service), its nested groups expanded."""
     listing = subprocess.run([analyze, "syscall-filter", name], capture_output=True, text=True, check=True).stdout.splitlines()
