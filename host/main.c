@@ -191,7 +191,7 @@ static bool setting_on(const struct host *host, const char *name) {
     return strcmp(core_setting(host, name), "on") == 0;
 }
 
-/* What the routes need of the core's settings (main.c keeps the strings alive: the server owns them). */
+/* What the routes need of the core's settings; the strings are the server's, valid until it is destroyed. */
 static void take_settings(struct host *host, const struct options *options) {
     host->redis_url = core_setting(host, "redis_url");
     host->key_prefix = core_setting(host, "prefix");
@@ -335,7 +335,7 @@ static int render_demo_page(struct host *host) {
 }
 
 /* Refuses a libmicrohttpd other than the one the host was built with, where http.c's checks of NUL
-   bytes in requests lean on how MHD lays a request out (http.c: request_holds_nul()). */
+   bytes in requests lean on how MHD lays a request out (http.c: has_nul(), head_has_nul()). */
 static int check_mhd_version(void) {
     char reason[256];
     if (http_check_mhd_version(MHD_get_version(), reason, sizeof reason) == 0)

@@ -763,6 +763,105 @@ static void test_publisher_fetch(const struct env *env) {
     ws4r_publisher_destroy(publisher);
 }
 
+/* ws4r_server_setting(): the effective values after the command line and ws4r_config, defaults
+   for the rest, NULL for unknown names; one pointer per setting, through the table too. */
+static void test_server_setting(const struct env *env) {
+    const char *const args[] = { "--publish-endpoint", "on", "--heartbeat-interval=2500", "--metrics", "off" };
+    const char *argv[] = { "--redis-url", env->redis_url, args[0], args[1], args[2], args[3], args[4] };
+    ws4r_config base;
+    ws4r_config_init(&base);
+    base.key_prefix = "from-config";
+    ws4r_server *server = NULL;
+    int status = ws4r_server_create_with_args(&base, sizeof argv / sizeof argv[0], argv, &server);
+    if (!check(status == WS4R_OK, "server_create_with_args: %s", server != NULL ? ws4r_server_errmsg(server) : ws4r_strerror(status))) {
+        ws4r_server_destroy(server);
+        return;
+    }
+    const struct { const char *name, *expected; } cases[] = {
+        { "publish_endpoint", "on" },        /* the command line */
+        { "publish-endpoint", "on" },        /* '-' and '_' alike */
+        { "HEARTBEAT_INTERVAL", "2500" },    /* any case; --name=value */
+        { "metrics", "off" },
+        { "prefix", "from-config" },         /* a ws4r_config field */
+        { "redis_url", env->redis_url },
+        { "demo_page", "off" },              /* defaults */
+        { "metrics_listen", "" },
+        { "handshake_timeout", "10000" },
+        { "url_prefix", "/ws/" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *value = ws4r_server_setting(server, cases[i].name);
+        check(value != NULL && strcmp(value, cases[i].expected) == 0, "setting %s = \"%s\" (\"%s\")", cases[i].name,
+              value != NULL ? value : "(null)", cases[i].expected);
+    }
+    check(ws4r_server_setting(server, "demo_page") == ws4r_server_setting(server, "demo-page"), "one pointer per setting");
+    check(ws4r_server_setting(server, "no_such_setting") == NULL, "an unknown name gives NULL");
+    check(ws4r_server_setting(server, NULL) == NULL && ws4r_server_setting(NULL, "metrics") == NULL, "NULL arguments give NULL");
+    const ws4r_api *api = ws4r_get_api(WS4R_ABI_VERSION);
+    check(api->server_setting == ws4r_server_setting, "server_setting is in the function table");
+    ws4r_server_destroy(server);
+
+    const char *const broken[] = { "--metrics", "maybe" };
+    status = ws4r_server_create_with_args(NULL, 2, broken, &server);
+    check(status == WS4R_ECONFIG && ws4r_server_setting(server, "metrics") == NULL,
+          "a server whose create failed has no settings: %s", ws4r_strerror(status));
+    ws4r_server_destroy(server);
+}
+
+/* One thread of test_errmsg_per_thread(): refusals of its own paths on the shared server, each
+   message read back after the refusal while the other threads refuse theirs. */
+struct refusing_thread {
+    ws4r_server *server;
+    int index;
+    int mismatches;
+    char last_seen[256];
+};
+
+enum { REFUSALS_PER_THREAD = 2000, REFUSING_THREADS = 4 };
+
+static void *refuse_own_paths(void *context) {
+    struct refusing_thread *thread = context;
+    for (int i = 0; i < REFUSALS_PER_THREAD; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/not-a-websocket/thread-%d/%d", thread->index, i);
+        struct probe probe;
+        ws4r_handshake *result = NULL;
+        int status = ws4r_server_check_handshake(thread->server, probe_request(&probe, path, NULL, NULL, 0), &result);
+        ws4r_handshake_free(result);
+        const char *message = ws4r_server_errmsg(thread->server);
+        /* The message names the path: "handshake refused: 404 no websocket endpoint at /not-a-websocket/...". */
+        char expected[80];
+        snprintf(expected, sizeof expected, "%s\n", path);
+        if (status != WS4R_EHANDSHAKE || strstr(message, expected) == NULL) {
+            thread->mismatches++;
+            snprintf(thread->last_seen, sizeof thread->last_seen, "%s", message);
+        }
+    }
+    return NULL;
+}
+
+/* ws4r_server_errmsg() is the calling thread's own: threads refused on one server at once each
+   read the message of their own last refusal, never another thread's (nor a freed one). */
+static void test_errmsg_per_thread(const struct env *env) {
+    ws4r_server *server = server_with_args(env, NULL, 0, NULL, NULL);
+    if (server == NULL)
+        return;
+    struct refusing_thread threads[REFUSING_THREADS];
+    pthread_t ids[REFUSING_THREADS];
+    for (int i = 0; i < REFUSING_THREADS; i++) {
+        threads[i] = (struct refusing_thread){ .server = server, .index = i };
+        pthread_create(&ids[i], NULL, refuse_own_paths, &threads[i]);
+    }
+    for (int i = 0; i < REFUSING_THREADS; i++) {
+        pthread_join(ids[i], NULL);
+        check(threads[i].mismatches == 0, "thread %d read its own message after each of %d refusals (%d others, e.g. \"%s\")", i,
+              REFUSALS_PER_THREAD, threads[i].mismatches, threads[i].last_seen);
+    }
+    const char *main_message = ws4r_server_errmsg(server);
+    check(main_message != NULL && main_message[0] == '\0', "a thread without a failure on this server reads \"\": \"%s\"", main_message);
+    ws4r_server_destroy(server);
+}
+
 int main(void) {
     static const struct {
         const char *name;
@@ -781,6 +880,8 @@ int main(void) {
         { "authorization callback", test_authorizer },
         { "check_handshake_async without identity", test_async_without_identity },
         { "publisher_fetch", test_publisher_fetch },
+        { "server_setting", test_server_setting },
+        { "errmsg per thread", test_errmsg_per_thread },
     };
     struct env env = { .redis_url = getenv("REDIS_URL") };
     const char *port = getenv("REDIS_PORT");

@@ -26,7 +26,7 @@ API_FUNCTIONS = """strerror version_number version_string config_init stats_init
     handshake_body handshake_header_count handshake_header handshake_free server_adopt publisher_create publisher_publish
     publisher_errmsg publisher_destroy settings_help server_create_with_args server_set_authorizer auth_result_set_user
     auth_result_add_group auth_result_set_session auth_result_set_allowed_flags auth_result_deny token_mint
-    server_check_handshake_async publisher_fetch server_metrics""".split()
+    server_check_handshake_async publisher_fetch server_metrics server_setting""".split()
 
 
 class Api(ctypes.Structure):
@@ -289,6 +289,24 @@ def test_settings_by_name(lib: ctypes.CDLL, redis_server) -> None:
         rc, msg = create(pairs)
         assert rc == WS4R_ECONFIG, f"settings {pairs} gave {rc}, expected WS4R_ECONFIG"
         assert needle in msg, f"the errmsg for {pairs} does not name {needle!r}: {msg!r}"
+
+
+def test_effective_settings(lib: ctypes.CDLL, redis_server) -> None:
+    """ws4r_server_setting: a named setting and a ws4r_config field as given, a default as defined,
+    NULL for an unknown name."""
+    lib.ws4r_server_setting.argtypes, lib.ws4r_server_setting.restype = [c_void_p, c_char_p], c_char_p
+    pairs = (Setting * 1)(Setting(b"demo_page", b"on"))
+    config = server_config(lib, redis_url=redis_server.url)
+    config.settings, config.setting_count = ctypes.cast(pairs, POINTER(Setting)), 1
+    server = c_void_p()
+    try:
+        assert lib.ws4r_server_create(byref(config), byref(server)) == WS4R_OK, lib.ws4r_server_errmsg(server)
+        assert lib.ws4r_server_setting(server, b"demo_page") == b"on"
+        assert lib.ws4r_server_setting(server, b"redis_url") == redis_server.url.encode()
+        assert lib.ws4r_server_setting(server, b"publish_endpoint") == b"off"
+        assert lib.ws4r_server_setting(server, b"no_such_setting") is None
+    finally:
+        lib.ws4r_server_destroy(server)
 
 
 def test_in_process_server_delivers(lib: ctypes.CDLL, redis_server) -> None:

@@ -209,6 +209,7 @@ _PROTOTYPES: Dict[str, tuple] = {
     "ws4r_server_errmsg": (c_char_p, [c_void_p]),
     "ws4r_server_stats": (c_int, [c_void_p, POINTER(_Stats)]),
     "ws4r_server_metrics": (c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_size_t)]),
+    "ws4r_server_setting": (c_char_p, [c_void_p, c_char_p]),
     "ws4r_auth_result_set_user": (c_int, [c_void_p, c_char_p]),
     "ws4r_auth_result_add_group": (c_int, [c_void_p, c_char_p]),
     "ws4r_auth_result_set_session": (c_int, [c_void_p, c_char_p]),
