@@ -468,6 +468,8 @@ def test_authorization_callbacks_are_bounded_and_skipped_once_timed_out(library_
             release.wait(20)
         if request["facility"] == "colon":
             return {"user": "alice:chat"}
+        if request["facility"] == "anonymous":
+            return None
         return {"user": "u"}
 
     server.set_authorizer(authorize)
@@ -490,6 +492,8 @@ def test_authorization_callbacks_are_bounded_and_skipped_once_timed_out(library_
                                      "the queue to drain")
         assert status == 500 and b"':'" in body, f"a callback naming alice:chat: {status} {body!r}"
         assert "queued" not in called, f"the callback ran for a handshake that had timed out: {called}"
+        status, _, body = raw_handshake(port, "/ws/anonymous?subscribe-broadcast&subscribe-user")
+        assert status == 101, f"a callback granting no identity: its identity flags are dropped, not refused ({status} {body!r})"
     finally:
         release.set()
         server.stop(5000)
