@@ -56,6 +56,7 @@ package final class ServerCounters: Sendable {
     let slowClientCloses: Total
     let messagesDropped: Total
     let redisReconnects: Total
+    let redisTimeouts: Total
     /// A pthread lock rather than Synchronization's Mutex: ThreadSanitizer sees the former.
     private let handshakesByStatus = NIOLockedValueBox<[Int: Total]>([:])
     private let deliveryLatency: CoreMetrics.Timer
@@ -81,6 +82,7 @@ package final class ServerCounters: Sendable {
         slowClientCloses = Total("ws4redis_slow_client_closes_total", factory: factory)
         messagesDropped = Total("ws4redis_messages_dropped_total", factory: factory)
         redisReconnects = Total("ws4redis_redis_reconnects_total", factory: factory)
+        redisTimeouts = Total("ws4redis_redis_timeouts_total", factory: factory)
         deliveryLatency = CoreMetrics.Timer(label: Self.deliveryLatencyName, factory: factory)
         levelGauges = [
             (connections, CoreMetrics.Gauge(label: "ws4redis_connections", factory: factory)),
