@@ -3,8 +3,9 @@ import WS4Redis
 
 /// The Redis connection and audience shared by `publish` and `fetch`.
 struct AudienceOptions: ParsableArguments {
-    @Option(help: "Redis URL (or WS4REDIS_REDIS_URL).")
-    var redis = SettingsLoader.processEnvironment["WS4REDIS_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+    // No default value: --help would show the environment's URL, password and all.
+    @Option(help: "Redis URL (default: WS4REDIS_REDIS_URL, else redis://127.0.0.1:6379/0).")
+    var redis: String?
 
     @Option(help: "Prefix of Redis channels and keys (or WS4REDIS_PREFIX).")
     var prefix = SettingsLoader.processEnvironment["WS4REDIS_PREFIX"] ?? ""
@@ -32,7 +33,10 @@ struct AudienceOptions: ParsableArguments {
 
     var audience: Audience { Audience(facility: facility, broadcast: broadcast, users: users, groups: groups, sessions: sessions) }
 
-    func publisher() throws -> RedisPublisher { try RedisPublisher(endpoint: RedisEndpoint(url: redis), keyPrefix: prefix) }
+    func publisher() throws -> RedisPublisher {
+        let url = redis ?? SettingsLoader.processEnvironment["WS4REDIS_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        return try RedisPublisher(endpoint: RedisEndpoint(url: url), keyPrefix: prefix)
+    }
 }
 
 /// `ws4redis publish`: what the original's RedisPublisher does, from a shell.

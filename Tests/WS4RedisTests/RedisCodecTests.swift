@@ -22,6 +22,30 @@ final class RedisCodecTests: XCTestCase {
         _ = try channel.finish()
     }
 
+    /// In subscribed mode Redis answers PING with `*2 pong ""`: an event of its own between messages.
+    func testThePongOfSubscribedModeLeavesMessagesWhole() throws {
+        let channel = EmbeddedChannel(handler: PubSubReplyDecoder())
+        let bytes = Array("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\na\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nb\r\n".utf8)
+        for split in [bytes[..<40], bytes[40..<44], bytes[44...]] { try channel.writeInbound(ByteBuffer(bytes: split)) }
+        var events: [String] = []
+        while let event = try channel.readInbound(as: PubSubEvent.self) {
+            switch event {
+            case .message(_, let payload): events.append("message " + String(buffer: payload))
+            case .pong: events.append("pong")
+            default: events.append("\(event)")
+            }
+        }
+        XCTAssertEqual(events, ["message a", "pong", "message b"])
+        _ = try channel.finish()
+    }
+
+    func testTheEncodedSizeIsTheEncodingsLength() {
+        for command in [[], [""], ["PING"], ["SET", "k", String(repeating: "v", count: 12345)], Array(repeating: "x", count: 10)] {
+            let arguments = [[UInt8]](redisArguments: command)
+            XCTAssertEqual(RedisCommandFormat.encodedSize(arguments), RedisCommandFormat.encode(arguments).count, "\(command.map(\.count))")
+        }
+    }
+
     func testGarbageIsAProtocolErrorAndClosesTheConnection() throws {
         let channel = EmbeddedChannel(handler: PubSubReplyDecoder())
         XCTAssertThrowsError(try channel.writeInbound(ByteBuffer(string: "?what\r\n")))

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import pytest
 import redis
 
-from e2e_helpers import Server, free_port, open_client, receive_one, run_async, wait_until
+from e2e_helpers import MODES, Server, free_port, http_get, open_client, receive_one, run_async, wait_until
 
 CONNECTION_MODES = ["standalone", "host"]
 
@@ -162,3 +162,52 @@ def test_tls_with_an_untrusted_certificate_stays_degraded(server_factory, privat
     wait_until(lambda: log.read_text().count("Error accepting a client connection") >= 2, 15, "Redis to refuse two TLS handshakes")
     body = server.stats()
     assert body["status"] == "degraded" and body["redis_connected"] is False, body
+
+
+SECRET = "pa55-w0rd-never-shown"
+
+
+def shown_by_server(server: Server) -> str:
+    """What the server wrote to its log (not the test's own `$ argv` line) and what it answers on /healthz and /metrics."""
+    log = "\n".join(line for line in server.log_path.read_text(errors="replace").splitlines() if not line.startswith("$ "))
+    answers = [http_get(server.port, path)[2].decode(errors="replace") for path in ("/healthz", "/metrics")]
+    return "\n".join([log, *answers])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_redis_password_is_never_shown(mode: str, server_factory, private_redis) -> None:
+    """Connected, reconnected after Redis dropped the connections, refused with a wrong password: the
+    log (at debug) and the HTTP answers show the endpoint with `***`, never the password."""
+    redis_server = private_redis(["--requirepass", SECRET], password=SECRET)
+    client = redis_server.client()
+    server = server_factory(mode, "--log-level", "debug", redis_url=f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0")
+    delivered(server, client, "broadcast:secret", "secret")
+    reconnects_before = client.info("stats")["total_connections_received"]
+    client.client_kill_filter(_type="pubsub")
+    client.client_kill_filter(_type="normal", skipme=True)
+    wait_until(lambda: client.info("stats")["total_connections_received"] > reconnects_before + 1, 15, "the server to reconnect")
+    server.wait_stats(lambda s: s["status"] == "ok", '/healthz "ok" after the reconnect')
+    wrong = server_factory(mode, "--log-level", "debug", redis_url=f"redis://:{SECRET}-wrong@127.0.0.1:{redis_server.port}/0")
+    assert_degraded_after_attempts(wrong, redis_server)
+    for shown in (shown_by_server(server), shown_by_server(wrong)):
+        assert SECRET not in shown, shown[-3000:]
+    assert f"redis://:***@127.0.0.1:{redis_server.port}/0" in shown_by_server(server), "the log does not name the endpoint, redacted"
+
+
+@pytest.mark.parametrize("mode", CONNECTION_MODES)
+def test_a_malformed_redis_url_is_refused_without_its_password(mode: str, prefix: Path) -> None:
+    binary = [str(prefix / "bin" / "ws4redis"), "serve"] if mode == "standalone" else [str(prefix / "bin" / "ws4redis-host")]
+    done = subprocess.run(binary + ["--listen", f"127.0.0.1:{free_port()}", "--redis", f"redis+sentinel://:{SECRET}@127.0.0.1"],
+                          capture_output=True, text=True, timeout=30)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "redis+sentinel://:***@127.0.0.1" in output, done
+    assert SECRET not in output, output
+
+
+def test_publish_help_does_not_show_the_environments_redis_url(prefix: Path) -> None:
+    import os
+
+    done = subprocess.run([str(prefix / "bin" / "ws4redis"), "publish", "--help"], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "WS4REDIS_REDIS_URL": f"redis://:{SECRET}@127.0.0.1:6379/0"})
+    assert done.returncode == 0 and "--redis" in done.stdout, done
+    assert SECRET not in done.stdout + done.stderr, done.stdout

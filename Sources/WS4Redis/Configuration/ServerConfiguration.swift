@@ -6,6 +6,15 @@ public struct ServerConfiguration: Sendable {
     public var requireRedis = false
     /// Where Redis is; `redis://127.0.0.1:6379/0` as the original's `WS4REDIS_CONNECTION` default.
     public var redis: RedisEndpoint = .defaultEndpoint
+    /// A quiet Redis connection is PINGed this often (milliseconds; 0: never), so that a peer gone
+    /// without a word is noticed within about this plus `redisTimeoutMilliseconds`.
+    public var redisPingIntervalMilliseconds: Int = 1000
+    /// How long Redis may owe a reply before its connection counts as lost (0: no limit). A healthy
+    /// Redis answers in well under a millisecond; 3 s rides out a slow command or a fork for a save.
+    public var redisTimeoutMilliseconds: Int = 3000
+    /// Unanswered command bytes on the command connection: room for some 30 of the largest
+    /// publications (a 1 MiB message PUBLISHed and SET) while Redis is slow, memory bounded when it stalls.
+    public var redisQueueBytes: Int = 64 << 20
     /// Prefix of channels and keys (`WS4REDIS_PREFIX`); none by default, as in the original.
     public var keyPrefix: String = ""
     /// The URL prefix of websocket endpoints (`WEBSOCKET_URL`).
@@ -111,6 +120,7 @@ public struct ServerConfiguration: Sendable {
         guard ioThreads >= 0, ioThreads <= 1024 else { throw WS4RedisError.configuration("io threads out of range: \(ioThreads)") }
         guard maxMessageSize > 0, maxFrameSize > 0 else { throw WS4RedisError.configuration("message and frame limits must be positive") }
         guard maxOutboundBytes > 0 else { throw WS4RedisError.configuration("max outbound bytes must be positive") }
+        guard redisQueueBytes > 0 else { throw WS4RedisError.configuration("redis_queue_bytes must be positive") }
         guard maxConnections >= 0, pingIntervalMilliseconds >= 0 else { throw WS4RedisError.configuration("limits must not be negative") }
         if let secret = identity.tokenSecret, secret.count < SignedToken.minimumSecretLength {
             throw WS4RedisError.configuration("token_secret has \(secret.count) bytes; at least \(SignedToken.minimumSecretLength) are needed")

@@ -22,6 +22,15 @@ extension Setting {
             guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("require_redis is on or off, got '\($1)'") }
             $0.requireRedis = $1 == "on"
         },
+        .integer("redis_ping_interval", 1000, "ms of silence after which a Redis connection (commands or pub/sub) is sent a PING; 0: no pings") {
+            $0.redisPingIntervalMilliseconds = $1
+        },
+        .integer("redis_timeout", 3000, "ms Redis may leave a connect, the login, a command or a PING unanswered before the connection counts as lost (/healthz degraded, commands fail, reconnect and resubscribe); also shortens TCP keepalive; 0: off") {
+            $0.redisTimeoutMilliseconds = $1
+        },
+        .integer("redis_queue_bytes", 64 << 20, "bytes of commands (client publications, stored-message GETs) Redis may leave unanswered; a send beyond fails at once") {
+            $0.redisQueueBytes = $1
+        },
         Setting(name: "prefix", defaultValue: "", help: "prefix of every Redis channel and key, joined with ':'", original: "WS4REDIS_PREFIX") { $0.keyPrefix = $1 },
         Setting(name: "url_prefix", defaultValue: "/ws/", help: "URL prefix of websocket endpoints", original: "WEBSOCKET_URL") { $0.urlPrefix = $1 },
         Setting(name: "listen", defaultValue: "", help: "standalone listener host:port (hosts listen themselves)", original: nil) {

@@ -59,6 +59,7 @@ package final class ServerCounters: Sendable {
     let identityFlagsDropped: Total
     let rateLimitedCloses: Total
     let publishFailures: Total
+    let redisTimeouts: Total
     /// A pthread lock rather than Synchronization's Mutex: ThreadSanitizer sees the former.
     private let handshakesByStatus = NIOLockedValueBox<[Int: Total]>([:])
     private let deliveryLatency: CoreMetrics.Timer
@@ -87,6 +88,7 @@ package final class ServerCounters: Sendable {
         identityFlagsDropped = Total("ws4redis_identity_flags_dropped_total", factory: factory)
         rateLimitedCloses = Total("ws4redis_rate_limited_closes_total", factory: factory)
         publishFailures = Total("ws4redis_client_publish_failures_total", factory: factory)
+        redisTimeouts = Total("ws4redis_redis_timeouts_total", factory: factory)
         deliveryLatency = CoreMetrics.Timer(label: Self.deliveryLatencyName, factory: factory)
         levelGauges = [
             (connections, CoreMetrics.Gauge(label: "ws4redis_connections", factory: factory)),

@@ -18,6 +18,21 @@ enum RedisCommandFormat {
         guard length > 0, let target else { return [] }
         return Array(UnsafeRawBufferPointer(start: target, count: Int(length)))
     }
+
+    /// The length of `encode(arguments)`, without encoding: `*N\r\n`, then `$len\r\n` bytes `\r\n` each.
+    static func encodedSize(_ arguments: [[UInt8]]) -> Int {
+        arguments.reduce(3 + decimalDigits(arguments.count)) { $0 + 5 + decimalDigits($1.count) + $1.count }
+    }
+
+    private static func decimalDigits(_ value: Int) -> Int {
+        var digits = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        return digits
+    }
 }
 
 extension Array where Element == [UInt8] {

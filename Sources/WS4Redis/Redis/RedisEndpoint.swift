@@ -61,7 +61,9 @@ public struct RedisEndpoint: Sendable, Equatable {
             guard ["required", "none", "optional"].contains(verify) else { throw WS4RedisError.configuration("ssl_cert_reqs must be required or none, got '\(verify)'") }
             tls = TLS(caFile: options["ssl_ca_certs"], verifyCertificate: verify == "required")
         } else {
-            throw WS4RedisError.configuration("Redis URL must start with redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://, got '\(url)'")
+            throw WS4RedisError.configuration(
+                "Redis URL must start with redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://, got '\(Self.redacting(url: url))'"
+            )
         }
     }
 
@@ -88,7 +90,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         let nodes = try hosts.split(separator: ",").map { try Self.hostAndPort($0, defaultPort: 26379) }.map { HostAndPort(host: $0.0, port: $0.1) }
         let path = rest.dropFirst(hosts.count).prefix { $0 != "?" }.split(separator: "/")
         guard !nodes.isEmpty, let masterName = path.first, path.count <= 2 else {
-            throw WS4RedisError.configuration("expected redis+sentinel://host[:port][,host[:port]...]/master-name[/db], got 'redis+sentinel://\(text)'")
+            throw WS4RedisError.configuration("expected redis+sentinel://host[:port][,host[:port]...]/master-name[/db], got '\(Self.redacting(url: "redis+sentinel://" + text))'")
         }
         let database = try Self.database(path.count == 2 ? path[1] : "")
         self.init(address: .sentinel(nodes: nodes, masterName: String(masterName)), database: database, username: username, password: password)
@@ -100,7 +102,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         let hosts = rest.prefix { $0 != "/" && $0 != "?" }
         let nodes = try hosts.split(separator: ",").map { try Self.hostAndPort($0, defaultPort: 6379) }.map { HostAndPort(host: $0.0, port: $0.1) }
         guard !nodes.isEmpty, rest.dropFirst(hosts.count).allSatisfy({ $0 == "/" }) else {
-            throw WS4RedisError.configuration("expected redis+cluster://host[:port][,host[:port]...] (a cluster has only database 0), got 'redis+cluster://\(text)'")
+            throw WS4RedisError.configuration("expected redis+cluster://host[:port][,host[:port]...] (a cluster has only database 0), got '\(Self.redacting(url: "redis+cluster://" + text))'")
         }
         self.init(address: .cluster(nodes: nodes), database: 0, username: username, password: password)
     }
@@ -122,7 +124,7 @@ public struct RedisEndpoint: Sendable, Equatable {
 
     private init(unixURL rest: String) throws {
         let path = rest.prefix { $0 != "?" }
-        guard path.hasPrefix("/") else { throw WS4RedisError.configuration("unix socket path must be absolute: unix://\(rest)") }
+        guard path.hasPrefix("/") else { throw WS4RedisError.configuration("unix socket path must be absolute: \(Self.redacting(url: "unix://" + rest))") }
         let parameters = Self.parameters(rest.dropFirst(path.count + 1))
         let database = try Self.database(Substring(parameters["db"] ?? ""))
         self.init(address: .unixSocket(path: String(path)), database: database, username: parameters["username"], password: parameters["password"])
@@ -163,12 +165,57 @@ public struct RedisEndpoint: Sendable, Equatable {
         return commands
     }
 
+    /// The endpoint as a URL of the form it was given in, every password shown as `***`: what logs,
+    /// errors and answers may show.
     public var description: String {
         switch address {
-        case .tcp(let host, let port): "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)"
-        case .unixSocket(let path): "unix://\(path)?db=\(database)"
-        case .sentinel(let nodes, let name): "redis+sentinel://\(nodes.map { "\($0.host):\($0.port)" }.joined(separator: ","))/\(name)/\(database)"
-        case .cluster(let nodes): "redis+cluster://\(nodes.map { "\($0.host):\($0.port)" }.joined(separator: ","))"
+        case .tcp(let host, let port):
+            return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(Self.hostText(host)):\(port)/\(database)"
+        case .unixSocket(let path):
+            let login = (username.map { "&username=\($0)" } ?? "") + (password == nil ? "" : "&password=\(Self.hidden)")
+            return "unix://\(path)?db=\(database)\(login)"
+        case .sentinel(let nodes, let name):
+            let sentinelLogin = sentinelPassword == nil ? "" : "?sentinel_password=\(Self.hidden)"
+            return "redis+sentinel://\(credentials)\(Self.nodesText(nodes))/\(name)/\(database)\(sentinelLogin)"
+        case .cluster(let nodes):
+            return "redis+cluster://\(credentials)\(Self.nodesText(nodes))"
         }
+    }
+
+    /// What stands for a password wherever an endpoint is shown.
+    static let hidden = "***"
+
+    /// `user:***@`, `:***@` or nothing.
+    private var credentials: String {
+        guard password != nil else { return "" }
+        return "\(username ?? ""):\(Self.hidden)@"
+    }
+
+    private static func hostText(_ host: String) -> String {
+        host.contains(":") ? "[\(host)]" : host
+    }
+
+    private static func nodesText(_ nodes: [HostAndPort]) -> String {
+        nodes.map { "\(hostText($0.host)):\($0.port)" }.joined(separator: ",")
+    }
+
+    /// A Redis URL as given (perhaps malformed, for an error message) with its passwords as `***`:
+    /// what `init(url:)` would take as the password (after `user:` up to the last `@`, or all before
+    /// that `@`; unix:// URLs have none), and the `password` and `sentinel_password` query parameters.
+    public static func redacting(url: String) -> String {
+        let scheme = url.firstIndex(of: ":").flatMap { colon in url[colon...].hasPrefix("://") ? url.index(colon, offsetBy: 3) : nil }
+        let start = scheme ?? url.startIndex
+        var text = url
+        if !url.hasPrefix("unix://"), let at = url[start...].lastIndex(of: "@") {
+            let user = url[start..<at].prefix { $0 != ":" }
+            let kept = user.endIndex == at ? String(url[..<start]) : String(url[..<user.endIndex]) + ":"
+            text = kept + hidden + String(url[at...])
+        }
+        guard let question = text.firstIndex(of: "?") else { return text }
+        let parameters = text[text.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
+            let name = pair.prefix { $0 != "=" }
+            return name == "password" || name == "sentinel_password" ? "\(name)=\(hidden)" : String(pair)
+        }
+        return text[...question] + parameters.joined(separator: "&")
     }
 }

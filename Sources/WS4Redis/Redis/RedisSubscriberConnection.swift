@@ -2,7 +2,9 @@ import Logging
 import NIOCore
 
 /// A subscriber connection of the multiplexer (one per cluster shard): logs in, lets the multiplexer
-/// (re)subscribe, and reports it up once a PING comes back through everything sent before it.
+/// (re)subscribe, and reports it up once a PING comes back through everything sent before it. Its
+/// link PINGs it when it is quiet (RESP2 answers `pong` in subscribed mode too) and gives it up when
+/// the set-up or a PING goes unanswered for `redis_timeout`.
 final class RedisSubscriberConnection {
     private let endpoint: RedisEndpoint
     private let shard: Int
@@ -16,16 +18,23 @@ final class RedisSubscriberConnection {
     private var everConnected = false
     /// Logged in and answering.
     private var up = false
+    /// A liveness PING went out and its pong has not come back.
+    private var pingOwed = false
 
     /// `slot`: in a cluster, a slot of the shard this connection serves.
-    init(endpoint: RedisEndpoint, shard: Int = 0, slot: Int = 0, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
+    init(
+        endpoint: RedisEndpoint, shard: Int = 0, slot: Int = 0, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger,
+        options: RedisOptions = .defaults
+    ) throws {
         self.endpoint = endpoint
         self.shard = shard
         self.multiplexer = multiplexer
         self.counters = counters
         self.logger = logger
         link = try RedisLink(
-            endpoint: endpoint, slot: slot, eventLoop: multiplexer.eventLoop, logger: logger,
+            endpoint: endpoint, slot: slot, eventLoop: multiplexer.eventLoop, logger: logger, options: options,
+            probe: RedisLink.Probe(owesReply: { [unowned self] in !up || pingOwed }, ping: { [unowned self] in ping($0) }),
+            timeouts: counters.redisTimeouts,
             handlers: { [unowned self] in [PubSubReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), SubscriberEventHandler(owner: self)] },
             up: { [unowned self] in established($0) }, down: { [unowned self] in lost($0) }
         )
@@ -42,7 +51,13 @@ final class RedisSubscriberConnection {
         channel.writeAndFlush([[UInt8]](redisArguments: ["PING"]), promise: nil)
     }
 
+    private func ping(_ channel: any Channel) {
+        pingOwed = true
+        channel.writeAndFlush([[UInt8]](redisArguments: ["PING"]), promise: nil)
+    }
+
     private func lost(_ reason: String) {
+        pingOwed = false
         multiplexer.connectionLost(shard: shard)
         if up, !link.stopped {
             logger.error("Redis connection lost; reconnecting", metadata: ["reason": "\(reason)"])
@@ -53,6 +68,7 @@ final class RedisSubscriberConnection {
     fileprivate func received(_ event: PubSubEvent) {
         switch event {
         case .pong:
+            pingOwed = false
             guard !up else { break }
             up = true
             if everConnected { counters.redisReconnects.add(1) }

@@ -8,17 +8,22 @@ final class SubscriberGroup {
     private let multiplexer: ChannelMultiplexer
     private let counters: ServerCounters
     private let logger: Logger
+    private let options: RedisOptions
     private var connections: [RedisSubscriberConnection] = []
     private var stopped = false
 
-    init(endpoint: RedisEndpoint, topology: ClusterTopology?, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger) throws {
+    init(
+        endpoint: RedisEndpoint, topology: ClusterTopology?, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger,
+        options: RedisOptions = .defaults
+    ) throws {
         self.endpoint = endpoint
+        self.options = options
         self.topology = topology
         self.multiplexer = multiplexer
         self.counters = counters
         self.logger = logger
         if topology == nil {
-            connections = [try RedisSubscriberConnection(endpoint: endpoint, multiplexer: multiplexer, counters: counters, logger: logger)]
+            connections = [try RedisSubscriberConnection(endpoint: endpoint, multiplexer: multiplexer, counters: counters, logger: logger, options: options)]
         }
     }
 
@@ -30,7 +35,8 @@ final class SubscriberGroup {
             do {
                 connections = try map.shards.enumerated().map { shard, served in
                     try RedisSubscriberConnection(
-                        endpoint: endpoint, shard: shard, slot: served.slots[0].lowerBound, multiplexer: multiplexer, counters: counters, logger: logger
+                        endpoint: endpoint, shard: shard, slot: served.slots[0].lowerBound, multiplexer: multiplexer, counters: counters, logger: logger,
+                        options: options
                     )
                 }
                 connections.forEach { $0.start() }

@@ -81,14 +81,17 @@ public final class WS4RedisServer: @unchecked Sendable {
         let redis = configuration.redis
         let topology = redis.isCluster ? ClusterTopology(endpoint: redis, eventLoop: loops[0], logger: logger) : nil
         let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, sharded: topology != nil, counters: counters, logger: logger)
-        let commands = try redis.commands(on: loops[0], topology: topology, logger: logger)
+        let redisOptions = RedisOptions(configuration)
+        let commands = try redis.commands(on: loops[0], topology: topology, logger: logger, options: redisOptions, timeouts: counters.redisTimeouts)
         let settings = ConnectionSettings(configuration)
         let hubs = loops.enumerated().map {
             LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, settings: settings, multiplexer: multiplexer, redis: commands)
         }
         multiplexer.attach(hubs)
         let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
-        let subscriber = try SubscriberGroup(endpoint: redis, topology: topology, multiplexer: multiplexer, counters: counters, logger: logger)
+        let subscriber = try SubscriberGroup(
+            endpoint: redis, topology: topology, multiplexer: multiplexer, counters: counters, logger: logger, options: redisOptions
+        )
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
         var listeners: LoopListeners?
         var metricsListener: LoopListeners?
