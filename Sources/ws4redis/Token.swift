@@ -9,8 +9,9 @@ import Glibc
 struct Token: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Mint a signed identity token for the server's token_secret.")
 
-    @Option(help: "The shared secret (or WS4REDIS_TOKEN_SECRET).")
-    var secret = SettingsLoader.processEnvironment["WS4REDIS_TOKEN_SECRET"] ?? ""
+    // Read from the environment in run(), not as the option's default: --help prints defaults.
+    @Option(help: "The shared secret, at least 32 bytes (or WS4REDIS_TOKEN_SECRET).")
+    var secret: String?
 
     @Option(help: "The user name.")
     var user: String?
@@ -25,7 +26,9 @@ struct Token: ParsableCommand {
     var expiresIn = 3600
 
     func run() throws {
-        guard !secret.isEmpty else { throw ValidationError("give --secret or set WS4REDIS_TOKEN_SECRET") }
+        guard let secret = secret ?? SettingsLoader.processEnvironment["WS4REDIS_TOKEN_SECRET"], !secret.isEmpty else {
+            throw ValidationError("give --secret or set WS4REDIS_TOKEN_SECRET")
+        }
         let identity = Identity(user: user, groups: groups, sessionKey: session)
         print(try SignedToken.mint(identity, expiresAt: Int64(time(nil)) + Int64(expiresIn), secret: Array(secret.utf8)))
     }

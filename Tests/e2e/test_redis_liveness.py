@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from e2e_helpers import (
     FIGURES,
@@ -141,31 +142,41 @@ def test_a_client_publication_while_redis_is_frozen_is_reported_not_lost_silentl
 ) -> None:
     """Before redis_timeout the publication waited for a reply for as long as Redis stayed frozen (hours
     if the peer had vanished), and nothing was said. Now it fails after redis_timeout and the server
-    logs it; the command connection is given up and, after the thaw, publications go through again."""
+    logs it and closes the sender with 1013 (it may reconnect and send again); the command connection
+    is given up and, after the thaw, publications go through again."""
     server = server_factory(mode, *LIVENESS_ARGS, redis_url=own_redis.url)
     observed: dict[str, str] = {}
 
     async def body() -> None:
         listener = await open_client(server.url("pubfrozen"))
         talker = await open_client(server.url("pubfrozen", "publish-broadcast"))
+        senders = [talker]
         try:
             await server.await_stats(lambda s: s["subscriptions"] == 1 and s["status"] == "ok", "the listener subscribed")
             with Frozen(own_redis):
                 await talker.send("while-frozen")
                 line = await asyncio.to_thread(
                     wait_until,
-                    lambda: next((l for l in server.log_path.read_text(errors="replace").splitlines() if "client message not published" in l), None),
+                    lambda: next((l for l in server.log_path.read_text(errors="replace").splitlines() if "client message may not have been published" in l), None),
                     30, "the server to report the publication it could not make",
                 )
                 observed["report"] = line
                 assert await asyncio.to_thread(timeouts, server) >= 1, "the timeout was not counted in ws4redis_redis_timeouts_total"
+                await asyncio.wait_for(talker.wait_closed(), 10)
+                assert talker.close_code == 1013, f"the sender was closed with {talker.close_code} {talker.close_reason!r}"
             await server.await_stats(lambda s: s["status"] == "ok", '/healthz "ok" after the thaw', timeout=30)
             got: list[str] = []
 
             async def publish_until_heard() -> None:
-                # The command connection comes back on its own back-off: publish until one arrives.
+                # The command connection comes back on its own back-off: until it does, a sender is closed
+                # with 1013 and reconnects, as a page would; publish until one message arrives.
                 for attempt in range(60):
-                    await talker.send(f"after-thaw-{attempt}")
+                    if senders[-1].close_code is not None:
+                        senders.append(await open_client(server.url("pubfrozen", "publish-broadcast")))
+                    try:
+                        await senders[-1].send(f"after-thaw-{attempt}")
+                    except ConnectionClosed:
+                        continue
                     try:
                         while True:
                             got.append(await asyncio.wait_for(listener.recv(), 0.5))
@@ -178,7 +189,7 @@ def test_a_client_publication_while_redis_is_frozen_is_reported_not_lost_silentl
             await publish_until_heard()
             observed["delivered late"] = str("while-frozen" in got)
         finally:
-            await close_all([listener, talker])
+            await close_all([listener, *senders])
 
     run_async(body(), 120, f"client publication with Redis frozen under a {mode} server")
     figure = f"redis SIGSTOP {mode}, client publication: {observed}"

@@ -169,7 +169,7 @@ package final class LoopHub {
                 logger.error("Redis refused a client's publication", metadata: ["replies": "\(replies.filter(\.isError))"])
                 failed(.refused)
             case .failure(let error):
-                logger.warning("client message not published", metadata: ["error": "\(error)"])
+                logger.warning("client message may not have been published; its sender is closed with 1013", metadata: ["error": "\(error)"])
                 failed(.unavailable)
             }
         }

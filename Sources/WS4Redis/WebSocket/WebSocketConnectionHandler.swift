@@ -270,8 +270,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             guard let self else { return }
             hub.counters.publishFailures.add(1)
             switch failure {
-            case .unavailable: closeTelling(.unknown(1013), reason: "Redis is unavailable: message not published; try again later")
-            case .refused: closeTelling(.unexpectedServerError, reason: "Redis refused the message: not published or not stored")
+            case .unavailable: closeTelling(.unknown(1013), reason: "Redis is unavailable: the message may not have been published; try again later")
+            case .refused: closeTelling(.unexpectedServerError, reason: "Redis refused the message: it may not have been published or stored")
             }
         }
     }
