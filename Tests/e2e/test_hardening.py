@@ -15,7 +15,7 @@ import socket
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -24,6 +24,7 @@ import redis
 from websockets.exceptions import ConnectionClosed
 
 from e2e_helpers import (
+    LocalHTTPServer,
     RedisServer,
     Server,
     assert_refused,
@@ -59,40 +60,6 @@ async def closed_with(ws: Any, timeout: float, what: str) -> tuple[int, str]:
         raise AssertionError(f"{what}: not closed within {timeout}s") from None
 
 
-class AnonymousAuthApp:
-    """An app that grants every auth request without naming anyone (a visitor who is not logged in)."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def anonymous_app() -> Iterator[AnonymousAuthApp]:
-    app = AnonymousAuthApp()
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone: the test may stop it or make it refuse writes."""
@@ -109,10 +76,11 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.mark.parametrize("source", ["none", "auth request"])
 def test_identity_flags_without_an_identity_are_dropped(mode: str, source: str, server_factory: Callable[..., Server], r: redis.Redis,
-                                                        anonymous_app: AnonymousAuthApp) -> None:
+                                                        counting_app: CountingAuthApp) -> None:
     """A page opening ?subscribe-broadcast&subscribe-user for every visitor: an anonymous one gets the
-    broadcast, and no junk channel is subscribed or published to (as with the original)."""
-    args = ["--auth-url", f"http://127.0.0.1:{anonymous_app.port}/auth"] if source == "auth request" else []
+    broadcast, and no junk channel is subscribed or published to (as with the original). Without a
+    cookie the auth app grants without naming anyone."""
+    args = ["--auth-url", f"http://127.0.0.1:{counting_app.port}/auth"] if source == "auth request" else []
     server = server_factory(mode, *args)
 
     async def body() -> None:
@@ -393,15 +361,12 @@ class CountingAuthApp:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.server = LocalHTTPServer(Handler)
+        self.port = self.server.port
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture
