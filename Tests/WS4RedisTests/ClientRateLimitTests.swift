@@ -5,8 +5,19 @@ import XCTest
 final class ClientRateLimitTests: XCTestCase {
     let second: Int64 = 1_000_000_000
 
+    /// A limit and its rates, as a connection and its server hold them.
+    struct Limited {
+        var state = ClientRateLimit()
+        let messages: ClientRateLimit.Rate?
+        let bytes: ClientRateLimit.Rate?
+
+        mutating func admit(bytes count: Int, now: Int64) -> ClientRateLimit.Verdict {
+            state.admit(bytes: count, now: now, messages: messages, bytes: bytes)
+        }
+    }
+
     func testABurstPassesThenTheRateHolds() {
-        var limit = ClientRateLimit(messages: .init(perSecond: 10, burst: 5), bytes: nil)
+        var limit = Limited(messages: .init(perSecond: 10, burst: 5), bytes: nil)
         let start = 1000 * second
         let admitted = (0..<20).prefix { _ in limit.admit(bytes: 1, now: start) == .admitted }.count
         XCTAssertEqual(admitted, 6, "the burst beyond the first")
@@ -16,21 +27,21 @@ final class ClientRateLimitTests: XCTestCase {
     }
 
     func testASteadyClientAtItsRateIsNeverRefused() {
-        var limit = ClientRateLimit(messages: .init(perSecond: 100, burst: 1), bytes: .init(perSecond: 1000, burst: 100))
+        var limit = Limited(messages: .init(perSecond: 100, burst: 1), bytes: .init(perSecond: 1000, burst: 100))
         for tick in 0..<1000 {
             XCTAssertEqual(limit.admit(bytes: 10, now: Int64(tick) * second / 100), .admitted)
         }
     }
 
     func testBytesAreLimitedByTheirOwnRate() {
-        var limit = ClientRateLimit(messages: nil, bytes: .init(perSecond: 1000, burst: 1500))
+        var limit = Limited(messages: nil, bytes: .init(perSecond: 1000, burst: 1500))
         XCTAssertEqual(limit.admit(bytes: 1500, now: 0), .admitted)
         XCTAssertEqual(limit.admit(bytes: 1, now: 0), .tooManyBytes)
         XCTAssertEqual(limit.admit(bytes: 500, now: second / 2), .admitted)
     }
 
     func testARefusedMessageCostsNothing() {
-        var limit = ClientRateLimit(messages: .init(perSecond: 1, burst: 1), bytes: nil)
+        var limit = Limited(messages: .init(perSecond: 1, burst: 1), bytes: nil)
         XCTAssertEqual(limit.admit(bytes: 0, now: 0), .admitted)
         XCTAssertEqual(limit.admit(bytes: 0, now: 0), .admitted)
         for _ in 0..<100 { XCTAssertEqual(limit.admit(bytes: 0, now: 0), .tooManyMessages) }
@@ -39,7 +50,7 @@ final class ClientRateLimitTests: XCTestCase {
 
     func testAZeroRateIsUnlimited() {
         XCTAssertNil(ClientRateLimit.Rate(perSecond: 0, burst: 10))
-        var limit = ClientRateLimit(messages: nil, bytes: nil)
+        var limit = Limited(messages: nil, bytes: nil)
         for _ in 0..<10_000 { XCTAssertEqual(limit.admit(bytes: 1 << 20, now: 0), .admitted) }
     }
 }

@@ -28,19 +28,13 @@ struct ClientRateLimit {
         case tooManyBytes
     }
 
-    private let messages: Rate?
-    private let bytes: Rate?
+    /// The only state, kept in each connection (16 bytes): the rates are the server's.
     private var messagesDue: Int64 = 0
     private var bytesDue: Int64 = 0
 
-    init(messages: Rate?, bytes: Rate?) {
-        self.messages = messages
-        self.bytes = bytes
-    }
-
-    /// Counts one message of `count` bytes received at `now` (uptime nanoseconds); over a rate,
-    /// nothing is counted and the verdict names the rate.
-    mutating func admit(bytes count: Int, now: Int64) -> Verdict {
+    /// Counts one message of `count` bytes received at `now` (uptime nanoseconds) against the rates
+    /// (nil: unlimited); over a rate, nothing is counted and the verdict names the rate.
+    mutating func admit(bytes count: Int, now: Int64, messages: Rate?, bytes: Rate?) -> Verdict {
         let messagesAfter = messages.map { max(messagesDue, now) + $0.nanosecondsPerUnit }
         if let messages, let messagesAfter, messagesAfter - now > messages.burstNanoseconds + messages.nanosecondsPerUnit { return .tooManyMessages }
         let bytesAfter = bytes.map { max(bytesDue, now) + $0.cost(of: count) }

@@ -83,7 +83,4 @@ package struct ConnectionSettings: Sendable {
         // A message of the largest allowed size must be able to pass.
         clientByteRate = ClientRateLimit.Rate(perSecond: configuration.clientByteRate, burst: max(configuration.clientByteBurst, configuration.maxMessageSize))
     }
-
-    /// A new client's allowance.
-    var clientRateLimit: ClientRateLimit { ClientRateLimit(messages: clientMessageRate, bytes: clientByteRate) }
 }

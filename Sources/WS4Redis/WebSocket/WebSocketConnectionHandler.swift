@@ -34,6 +34,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// Heartbeat ticks since anything was sent (saturating): the heartbeat is due after more than a
     /// whole interval of them, so it follows the last frame by the interval plus at most one tick.
     private var quietTicks: UInt8 = 0
+    /// Inline rather than with the occasional state: most browsers' clients send heartbeats.
+    private var rateLimit = ClientRateLimit()
     /// With the close policy: the outbound buffer is over max_outbound_bytes.
     private var saturated = false
     /// For the closing log line: when the websocket opened.
@@ -221,9 +223,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// has none); over them, the socket closes with 1008 and what it sent is dropped.
     private func admitted(_ bytes: Int) -> Bool {
         guard case .facility = plan.endpoint, state.canSendData else { return state.canSendData }
-        let occasional = ensuredOccasional
-        if occasional.rateLimit == nil { occasional.rateLimit = hub.settings.clientRateLimit }
-        let verdict = occasional.rateLimit!.admit(bytes: bytes, now: Int64(NIODeadline.now().uptimeNanoseconds))
+        let settings = hub.settings
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        let verdict = rateLimit.admit(bytes: bytes, now: now, messages: settings.clientMessageRate, bytes: settings.clientByteRate)
         guard verdict != .admitted else { return true }
         let reason = verdict == .tooManyMessages
             ? "more than \(hub.settings.clientMessagesPerSecond) messages per second" : "more than \(hub.settings.clientBytesPerSecond) bytes per second"
@@ -445,8 +447,6 @@ private final class OccasionalState {
     var unpublishedBytes = 0
     /// Bytes of the live frames held back while the stored messages are fetched.
     var heldBackBytes = 0
-    /// Created with the first message the client sends.
-    var rateLimit: ClientRateLimit?
     /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
     var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
     /// For the closing log line: the first close code sent or received, and why the server dropped
