@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import pytest
 
 from e2e_helpers import FIGURES, MODES, RedisServer, Server
-from service_fixtures import REPO, _clean_redis, prefix, r, redis_server  # noqa: F401 (fixtures, found by name)
+from service_fixtures import REPO, _clean_redis, own_redis, prefix, r, redis_server  # noqa: F401 (fixtures, found by name)
 
 # The Python client package (clients/python/ws4redis), importable without installing it.
 sys.path.insert(0, str(REPO / "clients" / "python"))

@@ -5,6 +5,7 @@ them by name."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Iterator
 
@@ -52,3 +53,16 @@ def _clean_redis(request: pytest.FixtureRequest) -> None:
         client = request.getfixturevalue("redis_server").client()
         client.flushall()
         client.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which the test may stop, freeze (the session's must never
+    be frozen) or make refuse writes; thawed and stopped at the end."""
+    server = RedisServer(free_port(), tmp_path).start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.proc.send_signal(signal.SIGCONT)
+        server.stop()

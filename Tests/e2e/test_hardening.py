@@ -60,16 +60,6 @@ async def closed_with(ws: Any, timeout: float, what: str) -> tuple[int, str]:
         raise AssertionError(f"{what}: not closed within {timeout}s") from None
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test alone: the test may stop it or make it refuse writes."""
-    server = RedisServer(free_port(), tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 # ---------------------------------------------------------------------------------------------
 # Compatibility
 
@@ -183,9 +173,9 @@ def test_the_default_byte_rate_stops_a_stream_of_largest_messages(mode: str, ser
 # A message Redis did not take
 
 
-def test_a_sender_is_told_when_redis_refuses_or_is_gone(mode: str, server_factory: Callable[..., Server], private_redis: RedisServer) -> None:
-    server = server_factory(mode, redis_url=private_redis.url)
-    control = private_redis.client()
+def test_a_sender_is_told_when_redis_refuses_or_is_gone(mode: str, server_factory: Callable[..., Server], own_redis: RedisServer) -> None:
+    server = server_factory(mode, redis_url=own_redis.url)
+    control = own_redis.client()
 
     async def body() -> None:
         sender = await open_client(server.url("told", "subscribe-broadcast&publish-broadcast"))
@@ -202,7 +192,7 @@ def test_a_sender_is_told_when_redis_refuses_or_is_gone(mode: str, server_factor
 
         second = await open_client(server.url("told", "subscribe-broadcast&publish-broadcast"))
         wait_until(lambda: control.pubsub_numsub("broadcast:told")[0][1] >= 1, 10, "the second sender's subscription")
-        private_redis.stop()
+        own_redis.stop()
         wait_until(lambda: server.health()[1].get("redis_connected") is False, 15, "the server to notice Redis is gone")
         try:
             await second.send("nowhere to go")

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -22,7 +21,6 @@ from e2e_helpers import (
     RedisServer,
     Server,
     close_all,
-    free_port,
     healthz,
     http_get,
     open_client,
@@ -33,18 +31,6 @@ from e2e_helpers import (
 
 #: Short, so that the tests are quick; the defaults are 1000 and 3000.
 LIVENESS_ARGS = ("--redis-ping-interval", "200", "--redis-timeout", "1000")
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own (the session's must never be frozen), thawed and stopped at the end."""
-    server = RedisServer(free_port(), tmp_path).start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            server.proc.send_signal(signal.SIGCONT)
-        server.stop()
 
 
 class Frozen:
