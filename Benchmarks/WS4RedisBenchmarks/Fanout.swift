@@ -118,10 +118,11 @@ final class FanoutFixture {
         let configuration = ServerConfiguration()
         multiplexer = ChannelMultiplexer(eventLoop: loop, hubCount: 1, sharded: false, counters: counters, logger: logger)
         hub = LoopHub(
-            eventLoop: loop, index: 0, counters: counters, logger: logger, settings: ConnectionSettings(configuration),
-            multiplexer: multiplexer, redis: NoRedis(eventLoop: loop)
+            eventLoop: loop, index: 0, counters: counters, logger: logger, compressionThreshold: configuration.compressionThreshold,
+            multiplexer: multiplexer, publisher: ChannelPublisher(commands: NoRedis(eventLoop: loop), cluster: false, expireSeconds: 0)
         )
         multiplexer.attach([hub])
+        let environment = ConnectionEnvironment(settings: ConnectionSettings(configuration), counters: counters, logger: logger, subscriptions: hub)
 
         let request = HandshakeRequest(
             method: "GET", path: "/ws/chat", query: "subscribe-broadcast", httpVersion: "HTTP/1.1",
@@ -138,7 +139,7 @@ final class FanoutFixture {
         for _ in 0..<connections {
             let channel = EmbeddedChannel(loop: loop)
             try channel.pipeline.syncOperations.addHandler(DropWrites(count: writes))
-            try channel.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: plan, hub: hub))
+            try channel.pipeline.syncOperations.addHandler(environment.handler(for: plan))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             channels.append(channel)
         }
@@ -147,10 +148,10 @@ final class FanoutFixture {
         // Redis confirms the subscription; the persisted-message lookup fails at once (no Redis),
         // so every connection takes live messages from here on.
         loop.run()
-        multiplexer.connected(EmbeddedChannel(loop: loop), shard: 0)
+        multiplexer.connected(PubSubConnection(EmbeddedChannel(loop: loop), sharded: false), shard: 0)
         multiplexer.received(.subscribed(channel: "broadcast:chat"))
         // As the subscriber connection does at the end of each read: the hub hears of the confirmation.
-        multiplexer.flushBatches()
+        multiplexer.readComplete()
         loop.run()
 
         let payload = ByteBuffer(bytes: textPayload(payloadSize))

@@ -42,10 +42,12 @@ final class ClusterTests: XCTestCase {
         let high = ClusterMap.Shard(slots: [8192...16383], master: HostAndPort(host: "h", port: 2), replicas: [])
         multiplexer.use(ClusterMap(shards: [low, high]))
         let connections = (0..<2).map { _ in EmbeddedChannel(handler: MessageToByteHandler(RedisCommandEncoder()), loop: loop) }
-        for (shard, connection) in connections.enumerated() { multiplexer.connected(connection, shard: shard) }
-        let hub = LoopHub(eventLoop: loop, index: 0, counters: ServerCounters(), logger: .init(label: "test"),
-                          settings: ConnectionSettings(ServerConfiguration()), multiplexer: multiplexer,
-                          redis: try RedisCommandClient(endpoint: .defaultEndpoint, eventLoop: loop, logger: .init(label: "test")))
+        for (shard, connection) in connections.enumerated() { multiplexer.connected(PubSubConnection(connection, sharded: true), shard: shard) }
+        let commands = try RedisCommandClient(endpoint: .defaultEndpoint, eventLoop: loop, logger: .init(label: "test"))
+        let hub = LoopHub(
+            eventLoop: loop, index: 0, counters: ServerCounters(), logger: .init(label: "test"), compressionThreshold: 64, multiplexer: multiplexer,
+            publisher: ChannelPublisher(commands: commands, cluster: true, expireSeconds: 0)
+        )
         _ = multiplexer.acquire(channels, hub: hub)
         loop.run()
         for (shard, connection) in connections.enumerated() {

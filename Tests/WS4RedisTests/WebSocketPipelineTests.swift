@@ -11,6 +11,8 @@ final class WebSocketPipelineTests: XCTestCase {
     var channel: EmbeddedChannel!
     var hub: LoopHub!
     var multiplexer: ChannelMultiplexer!
+    var counters: ServerCounters!
+    var environment: ConnectionEnvironment!
 
     var redis: RedisCommandClient!
 
@@ -21,7 +23,7 @@ final class WebSocketPipelineTests: XCTestCase {
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         channel = EmbeddedChannel()
-        let counters = ServerCounters()
+        counters = ServerCounters()
         let logger = Logger(label: "test")
         var configuration = ServerConfiguration()
         configuration.maxMessageSize = maxMessageSize
@@ -29,13 +31,14 @@ final class WebSocketPipelineTests: XCTestCase {
         multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, sharded: false, counters: counters, logger: logger)
         redis = try RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger)
         hub = LoopHub(
-            eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, settings: ConnectionSettings(configuration),
-            multiplexer: multiplexer, redis: redis
+            eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, compressionThreshold: configuration.compressionThreshold,
+            multiplexer: multiplexer, publisher: ChannelPublisher(commands: redis, cluster: false, expireSeconds: configuration.expireSeconds)
         )
         multiplexer.attach([hub])
+        environment = ConnectionEnvironment(settings: ConnectionSettings(configuration), counters: counters, logger: logger, subscriptions: hub)
         let handshake = AcceptedHandshake(endpoint: endpoint, flags: flags, identity: .anonymous, deflate: deflate, responseHeaders: [], remoteAddress: nil)
         let plan = ConnectionPlan(handshake, names: ChannelNames(keyPrefix: ""))
-        try channel.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: plan, hub: hub))
+        try channel.pipeline.syncOperations.addHandler(WebSocketConnectionHandler(plan: plan, environment: environment))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
 
@@ -44,12 +47,12 @@ final class WebSocketPipelineTests: XCTestCase {
     func confirmSubscriptions() throws {
         channel.embeddedEventLoop.run()
         let redisChannel = EmbeddedChannel(handler: MessageToByteHandler(RedisCommandEncoder()), loop: channel.embeddedEventLoop)
-        multiplexer.connected(redisChannel, shard: 0)
+        multiplexer.connected(PubSubConnection(redisChannel, sharded: false), shard: 0)
         let subscribe = try redisChannel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
         XCTAssertEqual(subscribe, "*2\r\n$9\r\nSUBSCRIBE\r\n$11\r\nbroadcast:f\r\n")
         multiplexer.received(.subscribed(channel: "broadcast:f"))
         // As the subscriber connection does at the end of each read.
-        multiplexer.flushBatches()
+        multiplexer.readComplete()
         channel.embeddedEventLoop.run()
     }
 
@@ -195,7 +198,7 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertEqual(frame?.opcode, 0x1)
         XCTAssertEqual(frame?.payload, Array("pushed".utf8))
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a message on another channel is not delivered")
-        XCTAssertEqual(hub.counters.messagesOut.current, 1)
+        XCTAssertEqual(counters.messagesOut.current, 1)
     }
 
     func testServerShutdownSends1001() throws {
@@ -236,7 +239,7 @@ final class WebSocketPipelineTests: XCTestCase {
     func makeSecondSubscriber() throws -> EmbeddedChannel {
         let second = EmbeddedChannel(loop: channel.embeddedEventLoop)
         let handshake = AcceptedHandshake(endpoint: .facility("f"), flags: .subscribeBroadcast, identity: .anonymous, deflate: nil, responseHeaders: [], remoteAddress: nil)
-        try second.pipeline.syncOperations.addHandlers(WebSocketPipeline.handlers(for: ConnectionPlan(handshake, names: ChannelNames(keyPrefix: "")), hub: hub))
+        try second.pipeline.syncOperations.addHandler(WebSocketConnectionHandler(plan: ConnectionPlan(handshake, names: ChannelNames(keyPrefix: "")), environment: environment))
         try second.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         channel.embeddedEventLoop.run()
         return second
@@ -288,7 +291,7 @@ final class WebSocketPipelineTests: XCTestCase {
         try makeChannel(endpoint: .facility("f"), flags: [.subscribeBroadcast]) { $0.heartbeat = "--hb--" }
         try confirmSubscriptions()
         let heartbeat = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: "--hb--"), allocator: ByteBufferAllocator())
-        let ticksPerInterval = Int(LoopHub.heartbeatTicksPerInterval)
+        let ticksPerInterval = Int(ConnectionSettings.heartbeatTicksPerInterval)
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("busy"))])
         XCTAssertEqual(try readFrame()?.payload, Array("busy".utf8))
         for _ in 0..<ticksPerInterval { hub.heartbeatTick(heartbeat) }
@@ -300,9 +303,9 @@ final class WebSocketPipelineTests: XCTestCase {
         hub.heartbeatTick(heartbeat)
         XCTAssertEqual(try readFrame()?.payload, Array("--hb--".utf8))
         try channel.writeInbound(clientFrame(0x1, Array("--hb--".utf8)))
-        XCTAssertEqual(hub.counters.clientMessagesIn.current, 0, "a received heartbeat is not a message")
+        XCTAssertEqual(counters.clientMessagesIn.current, 0, "a received heartbeat is not a message")
         try channel.writeInbound(clientFrame(0x1, Array("hello".utf8)))
-        XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
+        XCTAssertEqual(counters.clientMessagesIn.current, 1)
     }
 
     func testAClientOverItsMessageRateIsClosedWith1008AndNothingMoreIsTaken() throws {
@@ -315,8 +318,8 @@ final class WebSocketPipelineTests: XCTestCase {
         let close = try readFrame()
         XCTAssertEqual(closeCode(close), 1008)
         XCTAssertTrue(String(decoding: close?.payload.dropFirst(2) ?? [], as: UTF8.self).contains("messages per second"))
-        XCTAssertEqual(hub.counters.clientMessagesIn.current, 4, "the burst and the first message pass; what follows the close is not taken")
-        XCTAssertEqual(hub.counters.rateLimitedCloses.current, 1)
+        XCTAssertEqual(counters.clientMessagesIn.current, 4, "the burst and the first message pass; what follows the close is not taken")
+        XCTAssertEqual(counters.rateLimitedCloses.current, 1)
     }
 
     func testAClientOverItsByteRateIsClosedWith1008() throws {
@@ -339,7 +342,7 @@ final class WebSocketPipelineTests: XCTestCase {
         try confirmSubscriptions()
         try channel.writeInbound(clientFrame(0x1, [UInt8](repeating: 0x61, count: 2000)))
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a message of max_message_size passes on a fresh allowance")
-        XCTAssertEqual(hub.counters.clientMessagesIn.current, 1)
+        XCTAssertEqual(counters.clientMessagesIn.current, 1)
     }
 
     func testTheEchoEndpointHasNoRateLimit() throws {
@@ -359,7 +362,7 @@ final class WebSocketPipelineTests: XCTestCase {
         let close = try readFrame()
         XCTAssertEqual(closeCode(close), 1013, "Redis is not connected: the sender is told")
         XCTAssertTrue(String(decoding: close?.payload.dropFirst(2) ?? [], as: UTF8.self).contains("may not have been published"))
-        XCTAssertEqual(hub.counters.publishFailures.current, 1)
+        XCTAssertEqual(counters.publishFailures.current, 1)
     }
 
     func testWhatWaitsForRedisIsBoundedInBytes() throws {
@@ -390,7 +393,7 @@ final class WebSocketPipelineTests: XCTestCase {
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("more"))])
         channel.embeddedEventLoop.run()
         XCTAssertFalse(channel.isActive)
-        XCTAssertEqual(hub.counters.slowClientCloses.current, 1)
+        XCTAssertEqual(counters.slowClientCloses.current, 1)
     }
 
     func testClientThatDrainsIsNotSlow() throws {
@@ -402,7 +405,7 @@ final class WebSocketPipelineTests: XCTestCase {
         channel.pipeline.fireChannelWritabilityChanged()
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: frame("more"))])
         XCTAssertEqual(try readFrame()?.payload, Array("more".utf8))
-        XCTAssertEqual(hub.counters.slowClientCloses.current, 0)
+        XCTAssertEqual(counters.slowClientCloses.current, 0)
     }
 
     func testSaturatedClientKeepsOnlyTheNewestMessagePerChannelWithKeepNewest() throws {
@@ -416,7 +419,7 @@ final class WebSocketPipelineTests: XCTestCase {
         channel.pipeline.fireChannelWritabilityChanged()
         XCTAssertEqual(try readFrame()?.payload, Array("3".utf8))
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
-        XCTAssertEqual(hub.counters.messagesDropped.current, 2)
+        XCTAssertEqual(counters.messagesDropped.current, 2)
         XCTAssertTrue(channel.isActive)
     }
 
@@ -497,19 +500,5 @@ final class WebSocketPipelineTests: XCTestCase {
         try channel.writeInbound(input)
         XCTAssertEqual(closeCode(try readFrame()), 1009)
         XCTAssertNil(try readFrame(), "the ping after the refused frame is not answered")
-    }
-
-    func testConnectionsWithTheSameChannelsShareOneListUntilTheLastLeaves() throws {
-        try makeChannel(endpoint: .echo)
-        func storage(_ list: [String]) -> UnsafeRawPointer? { list.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
-        let first = hub.sharedChannelList(["broadcast:a-facility-with-a-long-name"])
-        let second = hub.sharedChannelList(["broadcast:a-facility-with-a-long-name"])
-        XCTAssertEqual(storage(second), storage(first))
-        hub.releaseChannelList(first)
-        XCTAssertEqual(storage(hub.sharedChannelList(["broadcast:a-facility-with-a-long-name"])), storage(first), "one user left: still shared")
-        hub.releaseChannelList(first)
-        hub.releaseChannelList(first)
-        let fresh = ["broadcast:a-facility-with-a-long-name"]
-        XCTAssertEqual(storage(hub.sharedChannelList(fresh)), storage(fresh), "the last user gone, the list was dropped")
     }
 }

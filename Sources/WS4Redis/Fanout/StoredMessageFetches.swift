@@ -6,7 +6,7 @@ import NIOCore
 /// trips per tick, not per handshake. Confined to its event loop.
 final class StoredMessageFetches {
     private let eventLoop: any EventLoop
-    private let redis: any RedisCommands
+    private let publisher: ChannelPublisher
     private var asked: [Request] = []
 
     private struct Request {
@@ -14,9 +14,9 @@ final class StoredMessageFetches {
         let deliver: ([ByteBuffer]) -> Void
     }
 
-    init(eventLoop: any EventLoop, redis: any RedisCommands) {
+    init(eventLoop: any EventLoop, publisher: ChannelPublisher) {
         self.eventLoop = eventLoop
-        self.redis = redis
+        self.publisher = publisher
     }
 
     /// Hands `deliver` the stored messages of `channels`, in their order, on this loop; channels
@@ -39,21 +39,13 @@ final class StoredMessageFetches {
             }
         }
         let eventLoop = eventLoop
-        redis.send(channels.map { [[UInt8]](redisArguments: ["GET", $0]) }).whenComplete { result in
-            let stored = (try? result.get()).map { Self.values(of: $0) } ?? []
+        publisher.storedMessages(of: channels).whenSuccess { stored in
             let answer = { Self.answer(requests, stored: stored, positions: positions) }
             if eventLoop.inEventLoop {
                 answer()
             } else {
                 eventLoop.execute(answer)
             }
-        }
-    }
-
-    private static func values(of replies: [RESPReply]) -> [ByteBuffer?] {
-        replies.map { reply in
-            if case .bulk(let value) = reply { return value }
-            return nil
         }
     }
 

@@ -49,7 +49,7 @@ public final class RedisPublisher: @unchecked Sendable {
     public func publish(_ message: [UInt8], to audience: Audience, expireSeconds: Int) throws -> Int {
         let channels = names.channels(for: audience)
         guard !channels.isEmpty else { throw WS4RedisError(.invalidArgument, "the audience names no channel") }
-        return try run(endpoint.publication(of: message, to: channels, expireSeconds: expireSeconds)).reduce(0) { sum, reply in
+        return try run(ChannelPublisher.publication(of: message, to: channels, cluster: endpoint.isCluster, expireSeconds: expireSeconds)).reduce(0) { sum, reply in
             if case .integer(let receivers) = reply { return sum + receivers }
             return sum
         }

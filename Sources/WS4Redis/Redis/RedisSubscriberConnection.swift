@@ -1,14 +1,14 @@
 import Logging
 import NIOCore
 
-/// A subscriber connection of the multiplexer (one per cluster shard): logs in, lets the multiplexer
-/// (re)subscribe, and reports it up once a PING comes back through everything sent before it. Its
+/// A subscriber connection (one per cluster shard): logs in, lets its listener (re)subscribe, and reports it up once a PING comes back through everything sent before it. Its
 /// link PINGs it when it is quiet (RESP2 answers `pong` in subscribed mode too) and gives it up when
 /// the set-up or a PING goes unanswered for `redis_timeout`.
 final class RedisSubscriberConnection {
     private let endpoint: RedisEndpoint
     private let shard: Int
-    private let multiplexer: ChannelMultiplexer
+    private unowned let listener: any PubSubListener
+    private let sharded: Bool
     private let counters: ServerCounters
     private let logger: Logger
     private var link: RedisLink!
@@ -21,21 +21,26 @@ final class RedisSubscriberConnection {
     /// A liveness PING went out and its pong has not come back.
     private var pingOwed = false
 
-    /// `slot`: in a cluster, a slot of the shard this connection serves.
+    /// The connection while it is up: closed when Redis refuses the set-up.
+    private var channel: (any Channel)?
+
+    /// `slot`: in a cluster, a slot of the shard this connection serves. `headroom`: free bytes in
+    /// front of each message's payload (`PubSubReplyDecoder`).
     init(
-        endpoint: RedisEndpoint, shard: Int = 0, slot: Int = 0, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger,
+        endpoint: RedisEndpoint, shard: Int = 0, slot: Int = 0, listener: any PubSubListener, headroom: Int, counters: ServerCounters, logger: Logger,
         options: RedisOptions = .defaults
     ) throws {
         self.endpoint = endpoint
         self.shard = shard
-        self.multiplexer = multiplexer
+        self.listener = listener
+        sharded = endpoint.isCluster
         self.counters = counters
         self.logger = logger
         link = try RedisLink(
-            endpoint: endpoint, slot: slot, eventLoop: multiplexer.eventLoop, logger: logger, options: options,
+            endpoint: endpoint, slot: slot, eventLoop: listener.eventLoop, logger: logger, options: options,
             probe: RedisLink.Probe(owesReply: { [unowned self] in !up || pingOwed }, ping: { [unowned self] in ping($0) }),
             timeouts: counters.redisTimeouts,
-            handlers: { [unowned self] in [PubSubReplyDecoder(), MessageToByteHandler(RedisCommandEncoder()), SubscriberEventHandler(owner: self)] },
+            handlers: { [unowned self] in [PubSubReplyDecoder(headroom: headroom), MessageToByteHandler(RedisCommandEncoder()), SubscriberEventHandler(owner: self)] },
             up: { [unowned self] in established($0) }, down: { [unowned self] in lost($0) }
         )
     }
@@ -46,8 +51,9 @@ final class RedisSubscriberConnection {
 
     private func established(_ channel: any Channel) {
         refused = false
+        self.channel = channel
         for command in endpoint.loginCommands { channel.write([[UInt8]](redisArguments: command), promise: nil) }
-        multiplexer.connected(channel, shard: shard)
+        listener.connected(PubSubConnection(channel, sharded: sharded), shard: shard)
         channel.writeAndFlush([[UInt8]](redisArguments: ["PING"]), promise: nil)
     }
 
@@ -58,14 +64,15 @@ final class RedisSubscriberConnection {
 
     private func lost(_ reason: String) {
         pingOwed = false
-        multiplexer.connectionLost(shard: shard)
+        channel = nil
+        listener.connectionLost(shard: shard)
         if up, !link.stopped {
             logger.error("Redis connection lost; reconnecting", metadata: ["reason": "\(reason)"])
         }
         up = false
     }
 
-    fileprivate func received(_ event: PubSubEvent) {
+    func received(_ event: PubSubEvent) {
         switch event {
         case .pong:
             pingOwed = false
@@ -74,7 +81,7 @@ final class RedisSubscriberConnection {
             if everConnected { counters.redisReconnects.add(1) }
             everConnected = true
             link.healthy()
-            multiplexer.ready(shard: shard)
+            listener.ready(shard: shard)
             var metadata: Logger.Metadata = ["redis": "\(endpoint.description)"]
             if endpoint.isCluster { metadata["shard"] = "\(shard)" }
             logger.info("Redis connected", metadata: metadata)
@@ -82,37 +89,15 @@ final class RedisSubscriberConnection {
             // Login or resubscription failed: drop the connection and retry with back-off.
             if !refused { logger.error("Redis refused the subscriber connection", metadata: ["error": "\(message)"]) }
             refused = true
-            multiplexer.closeConnection(shard: shard)
+            channel?.close(promise: nil)
             return
         default:
             break
         }
-        multiplexer.received(event)
+        listener.received(event)
     }
 
-    fileprivate func readComplete() {
-        multiplexer.flushBatches()
-    }
-}
-
-/// Routes the subscriber channel's events to its owner.
-private final class SubscriberEventHandler: ChannelInboundHandler {
-    typealias InboundIn = PubSubEvent
-    private unowned let owner: RedisSubscriberConnection
-
-    init(owner: RedisSubscriberConnection) {
-        self.owner = owner
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner.received(unwrapInboundIn(data))
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        owner.readComplete()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+    func readComplete() {
+        listener.readComplete()
     }
 }

@@ -1,11 +1,12 @@
 import Logging
 import NIOCore
 
-/// The multiplexer's subscriber connections: one, or one per shard once a cluster's map is known.
+/// The subscriber connections of a server, reporting to one listener: one, or one per shard once a cluster's map is known.
 final class SubscriberGroup {
     private let endpoint: RedisEndpoint
     private let topology: ClusterTopology?
-    private let multiplexer: ChannelMultiplexer
+    private unowned let listener: any PubSubListener
+    private let headroom: Int
     private let counters: ServerCounters
     private let logger: Logger
     private let options: RedisOptions
@@ -13,17 +14,18 @@ final class SubscriberGroup {
     private var stopped = false
 
     init(
-        endpoint: RedisEndpoint, topology: ClusterTopology?, multiplexer: ChannelMultiplexer, counters: ServerCounters, logger: Logger,
+        endpoint: RedisEndpoint, topology: ClusterTopology?, listener: any PubSubListener, headroom: Int, counters: ServerCounters, logger: Logger,
         options: RedisOptions = .defaults
     ) throws {
         self.endpoint = endpoint
         self.options = options
         self.topology = topology
-        self.multiplexer = multiplexer
+        self.listener = listener
+        self.headroom = headroom
         self.counters = counters
         self.logger = logger
         if topology == nil {
-            connections = [try RedisSubscriberConnection(endpoint: endpoint, multiplexer: multiplexer, counters: counters, logger: logger, options: options)]
+            connections = [try RedisSubscriberConnection(endpoint: endpoint, listener: listener, headroom: headroom, counters: counters, logger: logger, options: options)]
         }
     }
 
@@ -31,11 +33,11 @@ final class SubscriberGroup {
         guard let topology else { return connections.forEach { $0.start() } }
         topology.whenKnown { [self] map in
             guard !stopped else { return }
-            multiplexer.use(map)
+            listener.use(map)
             do {
                 connections = try map.shards.enumerated().map { shard, served in
                     try RedisSubscriberConnection(
-                        endpoint: endpoint, shard: shard, slot: served.slots[0].lowerBound, multiplexer: multiplexer, counters: counters, logger: logger,
+                        endpoint: endpoint, shard: shard, slot: served.slots[0].lowerBound, listener: listener, headroom: headroom, counters: counters, logger: logger,
                         options: options
                     )
                 }
@@ -47,9 +49,9 @@ final class SubscriberGroup {
     }
 
     func stop() -> EventLoopFuture<Void> {
-        multiplexer.eventLoop.flatSubmit { [self] in
+        listener.eventLoop.flatSubmit { [self] in
             stopped = true
-            return EventLoopFuture.andAllComplete(connections.map { $0.stop() }, on: multiplexer.eventLoop)
+            return EventLoopFuture.andAllComplete(connections.map { $0.stop() }, on: listener.eventLoop)
         }
     }
 }

@@ -34,7 +34,8 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private let server: WS4RedisServer
-    private let hub: LoopHub
+    /// What websockets upgraded here are given; nil on a listener of metrics only, which never upgrades.
+    private let environment: ConnectionEnvironment?
     private let endpoints: Endpoints
     private var parser: HTTPRequestParser
     private var state = State.reading
@@ -47,9 +48,9 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Responses owed beyond `maxOwedBytes`: requests are neither read nor answered until they are written.
     private var waitingForClientToRead = false
 
-    init(server: WS4RedisServer, hub: LoopHub, deadlines: HandshakeDeadlines?, endpoints: Endpoints) {
+    init(server: WS4RedisServer, environment: ConnectionEnvironment?, deadlines: HandshakeDeadlines?, endpoints: Endpoints) {
         self.server = server
-        self.hub = hub
+        self.environment = environment
         self.endpoints = endpoints
         self.deadlines = deadlines
         // The head may hold what the validator allows (max_header_size) plus the request line.
@@ -218,7 +219,8 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(response), promise: nil)
         let pipeline = context.pipeline.syncOperations
         do {
-            try pipeline.addHandlers(server.webSocketHandlers(for: handshake, hub: hub), position: .after(self))
+            guard let environment else { throw ChannelError.inappropriateOperationForState }
+            try pipeline.addHandler(server.webSocketHandler(for: handshake, environment: environment), position: .after(self))
         } catch {
             return context.close(promise: nil)
         }

@@ -25,7 +25,8 @@ public final class WS4RedisServer: @unchecked Sendable {
     private struct Running {
         let group: MultiThreadedEventLoopGroup
         let hubs: [LoopHub]
-        let hubsByLoop: [ObjectIdentifier: LoopHub]
+        /// What each loop's websockets are given, by loop.
+        let environments: [ObjectIdentifier: ConnectionEnvironment]
         let multiplexer: ChannelMultiplexer
         let topology: ClusterTopology?
         let subscriber: SubscriberGroup
@@ -83,14 +84,22 @@ public final class WS4RedisServer: @unchecked Sendable {
         let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, sharded: topology != nil, counters: counters, logger: logger)
         let redisOptions = RedisOptions(configuration)
         let commands = try redis.commands(on: loops[0], topology: topology, logger: logger, options: redisOptions, timeouts: counters.redisTimeouts)
-        let settings = ConnectionSettings(configuration)
+        let publisher = ChannelPublisher(commands: commands, cluster: redis.isCluster, expireSeconds: configuration.expireSeconds)
         let hubs = loops.enumerated().map {
-            LoopHub(eventLoop: $1, index: $0, counters: counters, logger: logger, settings: settings, multiplexer: multiplexer, redis: commands)
+            LoopHub(
+                eventLoop: $1, index: $0, counters: counters, logger: logger, compressionThreshold: configuration.compressionThreshold,
+                multiplexer: multiplexer, publisher: publisher
+            )
         }
         multiplexer.attach(hubs)
-        let hubsByLoop = Dictionary(uniqueKeysWithValues: hubs.map { (ObjectIdentifier($0.eventLoop as AnyObject), $0) })
+        let settings = ConnectionSettings(configuration)
+        let environments = Dictionary(uniqueKeysWithValues: hubs.map {
+            (ObjectIdentifier($0.eventLoop as AnyObject), ConnectionEnvironment(settings: settings, counters: counters, logger: logger, subscriptions: $0))
+        })
+        // Messages arrive with room for the largest websocket frame header: each is framed in place, once.
         let subscriber = try SubscriberGroup(
-            endpoint: redis, topology: topology, multiplexer: multiplexer, counters: counters, logger: logger, options: redisOptions
+            endpoint: redis, topology: topology, listener: multiplexer, headroom: FrameWriter.maxHeaderSize, counters: counters, logger: logger,
+            options: redisOptions
         )
         let authorizer = HandshakeAuthorizer(configuration: configuration.identity, callback: authorizationCallback)
         var listeners: LoopListeners?
@@ -103,10 +112,10 @@ public final class WS4RedisServer: @unchecked Sendable {
             // Only the core's own listeners read requests: a host's sockets arrive upgraded.
             let listening = configuration.listenAddress != nil || configuration.metricsListenAddress != nil
             let deadlines = listening && handshakeTimeout > .zero ? hubs.map { _ in HandshakeDeadlines(timeout: handshakeTimeout) } : nil
-            listeners = try configuration.listenAddress.map { try listen(on: $0, hubs: hubs, deadlines: deadlines) }
-            metricsListener = try configuration.metricsListenAddress.map { try listenForMetrics(on: $0, hub: hubs[0], deadlines: deadlines?[0]) }
+            listeners = try configuration.listenAddress.map { try listen(on: $0, loops: loops, environments: environments, deadlines: deadlines) }
+            metricsListener = try configuration.metricsListenAddress.map { try listenForMetrics(on: $0, loop: loops[0], deadlines: deadlines?[0]) }
             return Running(
-                group: group, hubs: hubs, hubsByLoop: hubsByLoop, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
+                group: group, hubs: hubs, environments: environments, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
                 authorizer: authorizer, listeners: listeners, metricsListener: metricsListener,
                 timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs)
             )
@@ -150,7 +159,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
         if let heartbeat = configuration.heartbeat {
             let interval = TimeAmount.nanoseconds(
-                max(1_000_000, Int64(configuration.heartbeatIntervalMilliseconds) * 1_000_000 / Int64(LoopHub.heartbeatTicksPerInterval))
+                max(1_000_000, Int64(configuration.heartbeatIntervalMilliseconds) * 1_000_000 / Int64(ConnectionSettings.heartbeatTicksPerInterval))
             )
             let frame = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: heartbeat), allocator: ByteBufferAllocator())
             timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.heartbeatTick(frame) } }
@@ -165,23 +174,25 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
     }
 
-    private func listen(on address: HostAndPort, hubs: [LoopHub], deadlines: [HandshakeDeadlines]?) throws -> LoopListeners {
-        try LoopListeners.bind(address, loops: hubs.map(\.eventLoop), sharedWithOtherProcesses: configuration.reusePort) { [self] channel, index in
+    private func listen(
+        on address: HostAndPort, loops: [any EventLoop], environments: [ObjectIdentifier: ConnectionEnvironment], deadlines: [HandshakeDeadlines]?
+    ) throws -> LoopListeners {
+        try LoopListeners.bind(address, loops: loops, sharedWithOtherProcesses: configuration.reusePort) { [self] channel, index in
             channel.eventLoop.makeCompletedFuture {
                 // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
                 try applySocketOptions(to: channel)
                 try channel.pipeline.syncOperations.addHandler(
-                    HTTPFrontHandler(server: self, hub: hubs[index], deadlines: deadlines?[index], endpoints: .main(configuration)))
+                    HTTPFrontHandler(server: self, environment: environments[ObjectIdentifier(loops[index] as AnyObject)], deadlines: deadlines?[index], endpoints: .main(configuration)))
             }
         }
     }
 
     /// `metrics_listen`: /metrics and /healthz on an address of their own (in hosts too), on one loop.
-    private func listenForMetrics(on address: HostAndPort, hub: LoopHub, deadlines: HandshakeDeadlines?) throws -> LoopListeners {
-        try LoopListeners.bind(address, loops: [hub.eventLoop], sharedWithOtherProcesses: configuration.reusePort) { [self] channel, _ in
+    private func listenForMetrics(on address: HostAndPort, loop: any EventLoop, deadlines: HandshakeDeadlines?) throws -> LoopListeners {
+        try LoopListeners.bind(address, loops: [loop], sharedWithOtherProcesses: configuration.reusePort) { [self] channel, _ in
             channel.eventLoop.makeCompletedFuture {
                 try applySocketOptions(to: channel)
-                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, hub: hub, deadlines: deadlines, endpoints: .metricsOnly))
+                try channel.pipeline.syncOperations.addHandler(HTTPFrontHandler(server: self, environment: nil, deadlines: deadlines, endpoints: .metricsOnly))
             }
         }
     }
@@ -330,9 +341,9 @@ public final class WS4RedisServer: @unchecked Sendable {
     /// after the descriptor is closed: also when adopting fails, before this throws or, when
     /// registering fails, on the event loop.
     public func adopt(_ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], onClose: @escaping @Sendable () -> Void) throws {
-        guard let (loop, hub) = lock.withLock({ running.map { running -> (any EventLoop, LoopHub) in
+        guard let (loop, environment) = lock.withLock({ running.map { running -> (any EventLoop, ConnectionEnvironment) in
             let loop = running.group.next()
-            return (loop, running.hubsByLoop[ObjectIdentifier(loop as AnyObject)]!)
+            return (loop, running.environments[ObjectIdentifier(loop as AnyObject)]!)
         } }) else {
             close(descriptor)
             onClose()
@@ -345,7 +356,7 @@ public final class WS4RedisServer: @unchecked Sendable {
                     // (libmicrohttpd turns it off), and pushes must not wait.
                     try applySocketOptions(to: channel)
                     try channel.pipeline.syncOperations.addHandler(PrefaceHandler(preface: ByteBuffer(bytes: preface)))
-                    try channel.pipeline.syncOperations.addHandlers(webSocketHandlers(for: handshake, hub: hub))
+                    try channel.pipeline.syncOperations.addHandler(webSocketHandler(for: handshake, environment: environment))
                 }
             }
             .withConnectedSocket(descriptor)
@@ -360,8 +371,7 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
     }
 
-    func webSocketHandlers(for handshake: AcceptedHandshake, hub: LoopHub) -> [any ChannelHandler] {
-        let plan = ConnectionPlan(handshake, names: names, id: counters.nextConnectionID())
-        return WebSocketPipeline.handlers(for: plan, hub: hub)
+    func webSocketHandler(for handshake: AcceptedHandshake, environment: ConnectionEnvironment) -> any ChannelHandler {
+        environment.handler(for: ConnectionPlan(handshake, names: names, id: counters.nextConnectionID()))
     }
 }

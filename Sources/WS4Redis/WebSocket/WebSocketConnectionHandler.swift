@@ -6,16 +6,19 @@ import NIOCore
 import NIOWebSocket
 
 /// One websocket after the handshake: parses its client's frames, carries out what the assembler
-/// and the state machine decide, takes fan-out frames from its event loop's hub, and publishes what
-/// its client sends. The only handler of an established websocket: every idle socket holds one.
-final class WebSocketConnectionHandler: ChannelInboundHandler {
+/// and the state machine decide, takes fan-out frames from its event loop's subscriptions, and
+/// publishes what its client sends. The only handler of an established websocket: every idle socket holds one.
+final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private(set) var plan: ConnectionPlan
     /// Read for every delivery: a constant, not a look into the plan (a variable, for its shared channel list).
     let takesCompressedFrames: Bool
-    private let hub: LoopHub
+    private let environment: ConnectionEnvironment
+    private var subscriptions: any SubscriptionPort { environment.subscriptions }
+    private var settings: ConnectionSettings { environment.settings }
+    private var counters: ServerCounters { environment.counters }
     private var parser: FrameParser
     /// The start of a frame header that a read ended inside (at most 13 bytes), copied so that
     /// the channel's receive buffer can be reused.
@@ -28,7 +31,6 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private var subscriptionsConfirmed = false
     /// Live frames held back until the persisted messages have gone out; nil once they have.
     private var heldBack: [ByteBuffer]? = []
-    /// The hub's bookkeeping: where this connection sits in its list, and whether it has unflushed writes.
     var hubSlot = -1
     var needsFlush = false
     /// Heartbeat ticks since anything was sent (saturating): the heartbeat is due after more than a
@@ -51,12 +53,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     var channels: [String] { plan.subscriptions }
 
-    init(plan: ConnectionPlan, hub: LoopHub) {
+    init(plan: ConnectionPlan, environment: ConnectionEnvironment) {
         self.plan = plan
         self.takesCompressedFrames = plan.takesCompressedFrames
-        self.hub = hub
-        self.parser = FrameParser(maxFrameSize: hub.settings.maxFrameSize)
-        self.assembler = MessageAssembler(maxMessageSize: hub.settings.maxMessageSize, inflates: plan.deflate != nil)
+        self.environment = environment
+        self.parser = FrameParser(maxFrameSize: environment.settings.maxFrameSize)
+        self.assembler = MessageAssembler(maxMessageSize: environment.settings.maxMessageSize, inflates: plan.deflate != nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -72,30 +74,25 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     private func start() {
         guard !started else { return }
         started = true
-        hub.counters.connections.add(1)
-        hub.counters.connectionsTotal.add(1)
-        hub.logger.info("websocket opened", metadata: plan.logMetadata)
-        hub.add(self)
-        guard !plan.subscriptions.isEmpty else {
-            heldBack = nil
-            return
-        }
-        plan.subscriptions = hub.sharedChannelList(plan.subscriptions)
-        hub.subscribe(plan.subscriptions, of: self)
+        counters.connections.add(1)
+        counters.connectionsTotal.add(1)
+        environment.logger.info("websocket opened", metadata: plan.logMetadata)
+        if plan.subscriptions.isEmpty { heldBack = nil }
+        plan.subscriptions = subscriptions.join(self, channels: plan.subscriptions)
     }
 
-    /// Redis confirmed every channel (the hub calls this once, while the socket is open): what is
+    /// Redis confirmed every channel (called once, while the socket is open): what is
     /// stored can be fetched, and anything published from now on arrives live.
     func subscriptionConfirmed() {
         guard state.canSendData else { return }
         subscriptionsConfirmed = true
-        hub.counters.subscriptions.add(plan.subscriptions.count)
+        counters.subscriptions.add(plan.subscriptions.count)
         if let unpublished = occasional?.unpublished, !unpublished.isEmpty {
             occasional?.unpublished = []
             occasional?.unpublishedBytes = 0
             for payload in unpublished { publish(payload) }
         }
-        hub.storedMessages.fetch(plan.subscriptions) { [self] in releaseHeldBack(persisted: $0) }
+        subscriptions.fetchStored(plan.subscriptions) { [self] in releaseHeldBack(persisted: $0) }
     }
 
     /// Sends the persisted messages, then the live ones that arrived meanwhile, in order.
@@ -121,25 +118,23 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         }
         context.flush()
         quietTicks = 0
-        hub.counters.delivered(frames.count, bytes: bytes)
+        counters.delivered(frames.count, bytes: bytes)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if started {
-            hub.counters.connections.subtract(1)
-            hub.remove(self)
-            hub.unsubscribe(plan.subscriptions)
-            hub.releaseChannelList(plan.subscriptions)
+            counters.connections.subtract(1)
+            subscriptions.leave(self)
             logClosed()
         }
-        if subscriptionsConfirmed { hub.counters.subscriptions.subtract(plan.subscriptions.count) }
+        if subscriptionsConfirmed { counters.subscriptions.subtract(plan.subscriptions.count) }
         subscriptionsConfirmed = false
         self.context = nil
         context.fireChannelInactive()
     }
 
     private func logClosed() {
-        hub.logger.info("websocket closed", metadata: plan.logMetadata.merging([
+        environment.logger.info("websocket closed", metadata: plan.logMetadata.merging([
             "duration-ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
             // 1006: the socket ended without a close frame either way.
             "close-code": "\(UInt16(webSocketErrorCode: occasional?.closeCode ?? .unknown(1006)))",
@@ -193,7 +188,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        switch (context.channel.isWritable, hub.settings.slowClientPolicy) {
+        switch (context.channel.isWritable, settings.slowClientPolicy) {
         case (false, .close):
             // One large frame may cross the limit on its own: the client is slow only if more must be queued now.
             saturated = true
@@ -213,8 +208,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// the data it does not read, so the socket is dropped (it reconnects and gets the stored messages).
     private func dropSlowClient(_ context: ChannelHandlerContext) {
         guard state.canSendData else { return }
-        hub.counters.slowClientCloses.add(1)
-        ensuredOccasional.dropCause = "slow client: more than \(hub.settings.maxOutboundBytes) bytes queued"
+        counters.slowClientCloses.add(1)
+        ensuredOccasional.dropCause = "slow client: more than \(settings.maxOutboundBytes) bytes queued"
         _ = state.fail()
         context.close(promise: nil)
     }
@@ -223,13 +218,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// has none); over them, the socket closes with 1008 and what it sent is dropped.
     private func admitted(_ bytes: Int) -> Bool {
         guard case .facility = plan.endpoint, state.canSendData else { return state.canSendData }
-        let settings = hub.settings
+        let settings = self.settings
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
         let verdict = rateLimit.admit(bytes: bytes, now: now, messages: settings.clientMessageRate, bytes: settings.clientByteRate)
         guard verdict != .admitted else { return true }
         let reason = verdict == .tooManyMessages
-            ? "more than \(hub.settings.clientMessagesPerSecond) messages per second" : "more than \(hub.settings.clientBytesPerSecond) bytes per second"
-        hub.counters.rateLimitedCloses.add(1)
+            ? "more than \(settings.clientMessagesPerSecond) messages per second" : "more than \(settings.clientBytesPerSecond) bytes per second"
+        counters.rateLimitedCloses.add(1)
         closeTelling(.policyViolation, reason: reason)
         return false
     }
@@ -240,8 +235,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
             send(wire(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator)), context: context)
         case .facility:
             guard payload.readableBytes > 0, !isHeartbeat(payload) else { return }
-            hub.counters.clientMessagesIn.add(1)
-            hub.counters.clientBytesIn.add(payload.readableBytes)
+            counters.clientMessagesIn.add(1)
+            counters.clientBytesIn.add(payload.readableBytes)
             if !plan.echo { ensuredOccasional.lastSent = payload }
             if heldBack != nil { ensuredOccasional.sentWhileHeldBack = payload }
             guard !awaitingConfirmation else { return keepUnpublished(payload) }
@@ -257,8 +252,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// (1013) rather than having its messages vanish.
     private func keepUnpublished(_ payload: ByteBuffer) {
         let occasional = ensuredOccasional
-        guard occasional.unpublishedBytes + payload.readableBytes <= hub.settings.maxMessageSize else {
-            hub.counters.publishFailures.add(1)
+        guard occasional.unpublishedBytes + payload.readableBytes <= settings.maxMessageSize else {
+            counters.publishFailures.add(1)
             return closeTelling(.unknown(1013), reason: "Redis is unavailable: message not published; try again later")
         }
         occasional.unpublishedBytes += payload.readableBytes
@@ -268,9 +263,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// A message Redis did not take is lost for every subscriber: its sender is told with a close
     /// (1013 while Redis is away or its queue is full, 1011 when Redis refused it) and reconnects.
     private func publish(_ payload: ByteBuffer) {
-        hub.publish(payload, to: plan.publications) { [weak self] failure in
+        subscriptions.publish(payload, to: plan.publications) { [weak self] failure in
             guard let self else { return }
-            hub.counters.publishFailures.add(1)
+            counters.publishFailures.add(1)
             switch failure {
             case .unavailable: closeTelling(.unknown(1013), reason: "Redis is unavailable: the message may not have been published; try again later")
             case .refused: closeTelling(.unexpectedServerError, reason: "Redis refused the message: it may not have been published or stored")
@@ -282,12 +277,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// sends meanwhile is read and dropped (closing at once with unread bytes would send RST, and
     /// the client would lose the close frame), until its close frame or the close timeout.
     private func closeTelling(_ code: WebSocketErrorCode, reason: String) {
-        hub.logger.debug("websocket closed by the server", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
-        _ = close(code: code, reason: reason, timeout: hub.settings.closeTimeout)
+        environment.logger.debug("websocket closed by the server", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
+        _ = close(code: code, reason: reason, timeout: settings.closeTimeout)
     }
 
     private func isHeartbeat(_ payload: ByteBuffer) -> Bool {
-        guard let heartbeat = hub.settings.heartbeat else { return false }
+        guard let heartbeat = settings.heartbeat else { return false }
         return payload.readableBytesView.elementsEqual(heartbeat)
     }
 
@@ -304,7 +299,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     }
 
     private func fail(_ code: WebSocketErrorCode, reason: String, context: ChannelHandlerContext) {
-        hub.logger.debug("websocket protocol failure", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
+        environment.logger.debug("websocket protocol failure", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
         guard state.fail() else { return context.close(promise: nil) }
         noteClose(code)
         let frame = FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
@@ -324,7 +319,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
 
     /// The socket closes at the latest after the close timeout, even if a close frame never drains.
     private func closeLater(_ channel: any Channel) {
-        channel.eventLoop.scheduleTask(in: hub.settings.closeTimeout) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: settings.closeTimeout) { channel.close(promise: nil) }
     }
 
     private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
@@ -334,11 +329,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 
-    // MARK: called by the hub, on this connection's event loop
+    // MARK: FanoutSubscriber, on this connection's event loop
 
     /// A data frame as this client gets it: compressed when it negotiated permessage-deflate.
     private func wire(_ frame: ByteBuffer) -> ByteBuffer {
-        takesCompressedFrames ? hub.compressedFrame(frame) : frame
+        takesCompressedFrames ? subscriptions.compressedFrame(frame) : frame
     }
 
     /// Queues a fan-out message (as `frame`: plain or compressed) without flushing; false when it is not
@@ -367,9 +362,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// for a client that does not read; past that, the client is told to come back (1013).
     private func holdBack(_ frame: ByteBuffer) {
         let occasional = ensuredOccasional
-        guard occasional.heldBackBytes + frame.readableBytes <= hub.settings.maxOutboundBytes else {
+        guard occasional.heldBackBytes + frame.readableBytes <= settings.maxOutboundBytes else {
             heldBack = nil
-            hub.counters.slowClientCloses.add(1)
+            counters.slowClientCloses.add(1)
             return closeTelling(.unknown(1013), reason: "messages arrived faster than the stored ones could be fetched; try again later")
         }
         occasional.heldBackBytes += frame.readableBytes
@@ -380,7 +375,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
         let newest = ensuredOccasional
         if let index = newest.newestWhileSaturated!.firstIndex(where: { $0.channel == channel }) {
             newest.newestWhileSaturated![index].frame = frame
-            hub.counters.messagesDropped.add(1)
+            counters.messagesDropped.add(1)
         } else {
             newest.newestWhileSaturated!.append((channel, frame))
         }
@@ -427,30 +422,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler {
     /// Sends the shared heartbeat frame once nothing was sent for a whole heartbeat interval.
     func heartbeatTick(_ frame: ByteBuffer) {
         guard case .facility = plan.endpoint else { return }
-        if quietTicks <= LoopHub.heartbeatTicksPerInterval { quietTicks += 1 }
-        guard quietTicks > LoopHub.heartbeatTicksPerInterval, let context, state.canSendData, heldBack == nil else { return }
+        if quietTicks <= ConnectionSettings.heartbeatTicksPerInterval { quietTicks += 1 }
+        guard quietTicks > ConnectionSettings.heartbeatTicksPerInterval, let context, state.canSendData, heldBack == nil else { return }
         quietTicks = 0
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
-}
-
-/// A connection's state that most idle subscribers never need: kept out of line so that an idle
-/// websocket costs less memory.
-private final class OccasionalState {
-    /// The last message this client sent, so that Redis does not echo it back (without `echo`).
-    var lastSent: ByteBuffer?
-    /// What the client published while its stored messages were being fetched: the fetch may find it
-    /// stored already, and the client gets its own message live (with echo) or not at all.
-    var sentWhileHeldBack: ByteBuffer?
-    /// What the client published before Redis confirmed its channels, published at confirmation.
-    var unpublished: [ByteBuffer] = []
-    var unpublishedBytes = 0
-    /// Bytes of the live frames held back while the stored messages are fetched.
-    var heldBackBytes = 0
-    /// With the keep-newest policy, while the socket is saturated: the newest frame per channel, in first-held order.
-    var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
-    /// For the closing log line: the first close code sent or received, and why the server dropped
-    /// the socket without a close handshake.
-    var closeCode: WebSocketErrorCode?
-    var dropCause: String?
 }

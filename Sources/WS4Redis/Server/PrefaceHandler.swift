@@ -1,13 +1,5 @@
 import NIOCore
 
-/// The handlers of an established websocket, the same whether NIO accepted the socket or a host
-/// handed it over: one connection handler, which parses its frames itself.
-package enum WebSocketPipeline {
-    package static func handlers(for plan: ConnectionPlan, hub: LoopHub) -> [any ChannelHandler] {
-        [WebSocketConnectionHandler(plan: plan, hub: hub)]
-    }
-}
-
 /// Replays the bytes a host read past the request headers before anything from the socket.
 final class PrefaceHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer

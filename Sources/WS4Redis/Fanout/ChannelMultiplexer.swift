@@ -1,11 +1,11 @@
 import Logging
 import NIOCore
 
-/// The Redis subscriber connection of a server (one per shard in a cluster), shared by all
-/// websockets: keeps the subscription table, confirms subscriptions to the hubs, frames each message
-/// once and hands it to the hubs that want it in batches. Confined to its event loop.
-package final class ChannelMultiplexer {
-    let eventLoop: any EventLoop
+/// Routes between the server's Redis subscriber connections (one per shard in a cluster) and its
+/// event loops' hubs: keeps the subscription table, confirms subscriptions to the hubs, frames each
+/// message once and hands it to the hubs that want it in batches. Confined to its event loop.
+package final class ChannelMultiplexer: PubSubListener {
+    package let eventLoop: any EventLoop
     private let counters: ServerCounters
     private let logger: Logger
     private var table: SubscriptionTable
@@ -16,7 +16,7 @@ package final class ChannelMultiplexer {
     /// Channels answered per hub since the last flush: sent along with the message batches.
     private var answers: [[String]]
     /// The subscriber connection of each shard that is up (one shard, 0, outside a cluster).
-    private var connections: [Int: any Channel] = [:]
+    private var connections: [Int: PubSubConnection] = [:]
     private var readyShards: Set<Int> = []
     /// A cluster's map once known; nil outside a cluster.
     private var cluster: ClusterMap?
@@ -32,7 +32,6 @@ package final class ChannelMultiplexer {
         answers = Array(repeating: [], count: hubCount)
     }
 
-    /// The cluster's shards are known: channels can be routed to their subscriber connections.
     func use(_ map: ClusterMap) {
         cluster = map
     }
@@ -85,22 +84,18 @@ package final class ChannelMultiplexer {
 
     // MARK: events from the Redis connection (this loop)
 
-    package func connected(_ channel: any Channel, shard: Int) {
-        connections[shard] = channel
+    package func connected(_ connection: PubSubConnection, shard: Int) {
+        connections[shard] = connection
         send(subscribe: true, table.channelNames.filter { self.shard(of: $0) == shard })
     }
 
-    func closeConnection(shard: Int) {
-        connections[shard]?.close(promise: nil)
-    }
-
-    /// A shard's connection answers: Redis counts as connected once every shard's does.
-    func ready(shard: Int) {
+    /// Redis counts as connected once every shard's connection answers.
+    package func ready(shard: Int) {
         readyShards.insert(shard)
         counters.redisConnected.store(readyShards.count == shardCount && (!sharded || cluster != nil), ordering: .relaxed)
     }
 
-    func connectionLost(shard: Int) {
+    package func connectionLost(shard: Int) {
         connections[shard] = nil
         readyShards.remove(shard)
         counters.redisConnected.store(false, ordering: .relaxed)
@@ -145,8 +140,8 @@ package final class ChannelMultiplexer {
         }
     }
 
-    /// The end of one read from Redis: one hop per hub carries everything that read brought.
-    package func flushBatches() {
+    /// One hop per hub carries everything a read from Redis brought.
+    package func readComplete() {
         for (index, batch) in batches.enumerated() where !batch.isEmpty {
             let hub = hubs[index]
             batches[index] = []
@@ -163,22 +158,18 @@ package final class ChannelMultiplexer {
         }
     }
 
-    /// SUBSCRIBE / UNSUBSCRIBE on the connection of each channel's shard; in a cluster SSUBSCRIBE /
-    /// SUNSUBSCRIBE, one channel per command (a command's channels must share a slot).
+    /// SUBSCRIBE / UNSUBSCRIBE on the connection of each channel's shard.
     private func send(subscribe: Bool, _ channels: [String]) {
         var byShard: [Int: [String]] = [:]
         for channel in channels {
             if let shard = shard(of: channel), connections[shard] != nil { byShard[shard, default: []].append(channel) }
         }
         for (shard, channels) in byShard {
-            if subscribe { table.subscribeSent(channels) }
-            let connection = connections[shard]!
-            if sharded {
-                let command = subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE"
-                for channel in channels { connection.write([[UInt8]](redisArguments: [command, channel]), promise: nil) }
-                connection.flush()
+            if subscribe {
+                table.subscribeSent(channels)
+                connections[shard]!.subscribe(channels)
             } else {
-                connection.writeAndFlush([[UInt8]](redisArguments: [subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE"] + channels), promise: nil)
+                connections[shard]!.unsubscribe(channels)
             }
         }
     }
