@@ -39,11 +39,27 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CWS4Redis"),
+        // The pure protocol: frame codec, assembler, UTF-8, handshake validation, channel names and
+        // flags, tokens. No I/O and no C library: reusable, and fast to build and test.
+        .target(
+            name: "WS4RedisProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        // zlib's raw DEFLATE for permessage-deflate: the inflater the protocol's assembler is given.
+        .target(
+            name: "WS4RedisCompression",
+            dependencies: ["WS4RedisProtocol", "CZlib", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The server on top: Redis, fan-out, connections, listeners, identity sources, metrics.
         .target(
             name: "WS4Redis",
             dependencies: [
+                "WS4RedisProtocol",
+                "WS4RedisCompression",
                 "CHiredis",
-                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -74,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "ws4redis-fuzz",
             dependencies: [
-                "WS4Redis",
+                "WS4RedisProtocol",
+                "WS4RedisCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
@@ -83,6 +100,8 @@ let package = Package(
             name: "WS4RedisTests",
             dependencies: [
                 "WS4Redis",
+                "WS4RedisProtocol",
+                "WS4RedisCompression",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -103,7 +122,9 @@ let package = Package(
         // Run by the benchmark plugin: `make bench-micro` (Benchmarks/README.md).
         .executableTarget(
             name: "WS4RedisBenchmarks",
+            // The codec's benchmarks need only the protocol; the fan-out's needs the server's hub.
             dependencies: [
+                "WS4RedisProtocol",
                 "WS4Redis",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),

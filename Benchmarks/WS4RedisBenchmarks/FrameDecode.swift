@@ -1,6 +1,6 @@
 import Benchmark
 import NIOCore
-import WS4Redis
+import WS4RedisProtocol
 
 // MARK: 2. frame decode
 

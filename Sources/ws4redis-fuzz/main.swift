@@ -5,7 +5,8 @@
 //   ws4redis-fuzz [--seconds N] [--seed S]
 import NIOCore
 import NIOWebSocket
-import WS4Redis
+import WS4RedisCompression
+import WS4RedisProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -80,7 +81,7 @@ func mutate(_ input: [UInt8], _ corpus: [[UInt8]], _ random: inout SplitMix64) -
 /// Checks what the assembler makes of the parts the parser finds.
 struct AssemblerProbe {
     var parser = FrameParser(maxFrameSize: 65536)
-    var assembler = MessageAssembler(maxMessageSize: 65536, inflates: true)
+    var assembler = MessageAssembler(maxMessageSize: 65536, inflater: MessageInflater.self)
     var violations: [String] = []
     /// Whether the connection would be closed by now (a refused frame or a protocol failure).
     var closed = false

@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class ClientRateLimitTests: XCTestCase {
     let second: Int64 = 1_000_000_000

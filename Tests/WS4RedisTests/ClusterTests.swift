@@ -3,6 +3,7 @@ import NIOEmbedded
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class ClusterTests: XCTestCase {
     func testSlotsAreRedisClusterSlots() {
@@ -43,7 +44,7 @@ final class ClusterTests: XCTestCase {
         multiplexer.use(ClusterMap(shards: [low, high]))
         let connections = (0..<2).map { _ in EmbeddedChannel(handler: MessageToByteHandler(RedisCommandEncoder()), loop: loop) }
         for (shard, connection) in connections.enumerated() { multiplexer.connected(PubSubConnection(connection, sharded: true), shard: shard) }
-        let commands = try RedisCommandClient(endpoint: .defaultEndpoint, eventLoop: loop, logger: .init(label: "test"))
+        let commands = try RedisCommandClient(endpoint: .defaultEndpoint, eventLoop: loop, logger: .init(label: "test"), options: .defaults)
         let hub = LoopHub(
             eventLoop: loop, index: 0, counters: ServerCounters(), logger: .init(label: "test"), compressionThreshold: 64, multiplexer: multiplexer,
             publisher: ChannelPublisher(commands: commands, cluster: true, expireSeconds: 0)

@@ -2,6 +2,8 @@ import NIOCore
 import XCTest
 
 @testable import WS4Redis
+import WS4RedisCompression
+@testable import WS4RedisProtocol
 
 final class DeflateNegotiationTests: XCTestCase {
     func testPlainOfferGetsServerNoContextTakeover() {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 /// The descriptor table sized up front, as /proc/self/status reports it (FDSize: slots allocated).
 final class DescriptorTableTests: XCTestCase {

@@ -3,6 +3,7 @@ import NIOWebSocket
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class FrameParserTests: XCTestCase {
     /// A masked client text frame of `payload`, as RFC 6455 §5.2 lays it out.

@@ -2,6 +2,7 @@ import NIOCore
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class HTTPRequestParserTests: XCTestCase {
     let upgrade = "GET /ws/f?subscribe-broadcast HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

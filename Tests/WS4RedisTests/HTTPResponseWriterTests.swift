@@ -2,6 +2,7 @@ import NIOCore
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class HTTPResponseWriterTests: XCTestCase {
     private func text(_ buffer: ByteBuffer) -> String {

@@ -3,6 +3,7 @@ import NIOEmbedded
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 /// The per-loop queue of handshake deadlines: expired sockets closed by the sweep, disarmed ones never.
 final class HandshakeDeadlinesTests: XCTestCase {

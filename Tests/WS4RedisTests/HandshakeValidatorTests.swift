@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class HandshakeValidatorTests: XCTestCase {
     let validator = HandshakeValidator(urlPrefix: "/ws/", echoPath: "/echo")

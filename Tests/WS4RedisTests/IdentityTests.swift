@@ -3,6 +3,7 @@ import NIOHTTP1
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class IdentityTests: XCTestCase {
     let secret = Array("unit-test-secret-of-thirty-two-b".utf8)

@@ -4,6 +4,7 @@ import NIOPosix
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class LoopListenersTests: XCTestCase {
     private var serverGroup: MultiThreadedEventLoopGroup!

@@ -3,6 +3,7 @@ import NIOEmbedded
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class RedisCodecTests: XCTestCase {
     func testRepliesSplitAcrossReadsBecomeEvents() throws {

@@ -3,6 +3,7 @@ import NIOPosix
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 /// Endpoints as logs, errors and answers show them: every password as `***`.
 final class RedisEndpointTests: XCTestCase {
@@ -52,7 +53,7 @@ final class RedisEndpointTests: XCTestCase {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         // Port 1 on loopback: refused at once.
-        let client = try RedisCommandClient(endpoint: RedisEndpoint(url: "redis://:s3cret@127.0.0.1:1/0"), eventLoop: group.next(), logger: Logger(label: "test"))
+        let client = try RedisCommandClient(endpoint: RedisEndpoint(url: "redis://:s3cret@127.0.0.1:1/0"), eventLoop: group.next(), logger: Logger(label: "test"), options: .defaults)
         client.start()
         defer { try? client.stop().wait() }
         XCTAssertThrowsError(try client.readiness().wait()) { error in

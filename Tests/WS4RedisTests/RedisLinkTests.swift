@@ -5,6 +5,7 @@ import NIOPosix
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 final class RedisLinkTests: XCTestCase {
     /// An owner that waits for stop() and then goes away must not be called after it went: stopping
@@ -19,7 +20,7 @@ final class RedisLinkTests: XCTestCase {
         let connected = group.next().makePromise(of: Void.self)
         let toldOfLoss = NIOLockedValueBox(false)
         let link = try RedisLink(
-            endpoint: endpoint, eventLoop: group.next(), logger: Logger(label: "test"), handlers: { [] },
+            endpoint: endpoint, eventLoop: group.next(), logger: Logger(label: "test"), options: .defaults, handlers: { [] },
             up: { _ in connected.succeed(()) },
             down: { _ in
                 // Slow, so that a stop() that completed before it shows.

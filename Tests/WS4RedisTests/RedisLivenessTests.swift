@@ -7,6 +7,7 @@ import NIOPosix
 import XCTest
 
 @testable import WS4Redis
+@testable import WS4RedisProtocol
 
 /// The command client against a real redis-server that the tests freeze (SIGSTOP: its kernel still
 /// accepts and acknowledges, the process answers nothing) and thaw, and against a listener that never

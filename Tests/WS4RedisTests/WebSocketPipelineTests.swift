@@ -5,6 +5,8 @@ import NIOWebSocket
 import XCTest
 
 @testable import WS4Redis
+import WS4RedisCompression
+@testable import WS4RedisProtocol
 
 /// The websocket pipeline on an EmbeddedChannel: client frames in, server frames out.
 final class WebSocketPipelineTests: XCTestCase {
@@ -29,7 +31,7 @@ final class WebSocketPipelineTests: XCTestCase {
         configuration.maxMessageSize = maxMessageSize
         configure(&configuration)
         multiplexer = ChannelMultiplexer(eventLoop: channel.embeddedEventLoop, hubCount: 1, sharded: false, counters: counters, logger: logger)
-        redis = try RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger)
+        redis = try RedisCommandClient(endpoint: configuration.redis, eventLoop: channel.embeddedEventLoop, logger: logger, options: .defaults)
         hub = LoopHub(
             eventLoop: channel.embeddedEventLoop, index: 0, counters: counters, logger: logger, compressionThreshold: configuration.compressionThreshold,
             multiplexer: multiplexer, publisher: ChannelPublisher(commands: redis, cluster: false, expireSeconds: configuration.expireSeconds)

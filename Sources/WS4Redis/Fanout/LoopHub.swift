@@ -1,3 +1,4 @@
+import WS4RedisCompression
 import Logging
 import NIOCore
 import NIOWebSocket

@@ -120,11 +120,3 @@ final class HandshakeAuthorizer: Sendable {
         return Int64(now.tv_sec)
     }
 }
-
-/// Set by a handshake's deadline, read by the worker thread that would run its callback.
-private final class ExpiryFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-
-    func set() { value.store(true, ordering: .relaxed) }
-    var isSet: Bool { value.load(ordering: .relaxed) }
-}

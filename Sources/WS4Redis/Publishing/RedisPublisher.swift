@@ -19,7 +19,7 @@ public final class RedisPublisher: @unchecked Sendable {
         let topology = endpoint.isCluster ? ClusterTopology(endpoint: endpoint, eventLoop: group.next(), logger: logger) : nil
         let client: any RedisCommands
         do {
-            client = try endpoint.commands(on: group.next(), topology: topology, logger: logger)
+            client = try endpoint.commands(on: group.next(), topology: topology, logger: logger, options: .defaults)
         } catch {
             try? group.syncShutdownGracefully()
             throw error

@@ -23,7 +23,7 @@ final class RedisCommandClient: RedisCommands {
     var eventLoop: any EventLoop { link.eventLoop }
 
     init(
-        endpoint: RedisEndpoint, slot: Int = 0, eventLoop: any EventLoop, logger: Logger, options: RedisOptions = .defaults, timeouts: Total? = nil
+        endpoint: RedisEndpoint, slot: Int = 0, eventLoop: any EventLoop, logger: Logger, options: RedisOptions, timeouts: Total? = nil
     ) throws {
         self.endpoint = endpoint
         self.logger = logger
@@ -111,7 +111,7 @@ final class RedisCommandClient: RedisCommands {
         readinessWaiters.removeAll()
     }
 
-    fileprivate func received(_ reply: RESPReply) {
+    func received(_ reply: RESPReply) {
         guard let oldest = pending.first else { return }
         repliesOfOldest.append(reply)
         guard repliesOfOldest.count == oldest.count else { return }
@@ -120,30 +120,5 @@ final class RedisCommandClient: RedisCommands {
         pending.removeFirst()
         pendingBytes -= oldest.bytes
         oldest.promise.succeed(replies)
-    }
-}
-
-extension RESPReply {
-    var isError: Bool {
-        if case .error = self { return true }
-        return false
-    }
-}
-
-/// Hands each reply to the client.
-private final class CommandReplyHandler: ChannelInboundHandler {
-    typealias InboundIn = RESPReply
-    private unowned let owner: RedisCommandClient
-
-    init(owner: RedisCommandClient) {
-        self.owner = owner
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner.received(unwrapInboundIn(data))
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }

@@ -30,7 +30,7 @@ extension WS4RedisError {
 extension RedisEndpoint {
     /// The command connection(s) for this endpoint; in a cluster they follow `topology`.
     func commands(
-        on eventLoop: any EventLoop, topology: ClusterTopology?, logger: Logger, options: RedisOptions = .defaults, timeouts: Total? = nil
+        on eventLoop: any EventLoop, topology: ClusterTopology?, logger: Logger, options: RedisOptions, timeouts: Total? = nil
     ) throws -> any RedisCommands {
         guard let topology else { return try RedisCommandClient(endpoint: self, eventLoop: eventLoop, logger: logger, options: options, timeouts: timeouts) }
         return ClusterCommandRouter(endpoint: self, topology: topology, logger: logger, options: options, timeouts: timeouts)

@@ -46,7 +46,7 @@ final class RedisLink {
 
     /// `up` runs with each new channel (send the login commands there), `down` with the reason it went.
     init(
-        endpoint: RedisEndpoint, slot: Int = 0, eventLoop: any EventLoop, logger: Logger, options: RedisOptions = .defaults, probe: Probe? = nil,
+        endpoint: RedisEndpoint, slot: Int = 0, eventLoop: any EventLoop, logger: Logger, options: RedisOptions, probe: Probe? = nil,
         timeouts: Total? = nil, handlers: @escaping () -> [any ChannelHandler], up: @escaping (any Channel) -> Void, down: @escaping (String) -> Void
     ) throws {
         tls = try endpoint.tls.map(Self.tlsContext)
@@ -228,40 +228,4 @@ final class RedisLink {
         logger.debug("reconnecting to Redis", metadata: ["reason": "\(reason)", "retry-in-ms": "\(delay.nanoseconds / 1_000_000)"])
         reconnectTask = eventLoop.scheduleTask(in: delay) { self.connect() }
     }
-}
-
-/// Notes that the connection heard something since the link last looked.
-final class ReadWatch: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    var heard = false
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        heard = true
-        context.fireChannelRead(data)
-    }
-}
-
-/// Capped exponential back-off with jitter, so that many servers do not reconnect in step.
-struct Backoff {
-    let initial: TimeAmount
-    let maximum: TimeAmount
-    private var attempt = 0
-
-    init(initial: TimeAmount, maximum: TimeAmount) {
-        self.initial = initial
-        self.maximum = maximum
-    }
-
-    mutating func next() -> TimeAmount {
-        let ceiling = min(maximum.nanoseconds, initial.nanoseconds << min(attempt, 20))
-        attempt += 1
-        return .nanoseconds(Int64.random(in: ceiling / 2...ceiling))
-    }
-
-    mutating func reset() {
-        attempt = 0
-    }
-
-    /// No retry since the last reset.
-    var isFresh: Bool { attempt == 0 }
 }

@@ -11,13 +11,12 @@ package struct RedisOptions: Sendable {
     /// Bytes of commands the command connection holds unanswered; a send beyond it is refused.
     var queueBytes: Int
 
-    init(_ configuration: ServerConfiguration) {
-        pingInterval = Self.duration(milliseconds: configuration.redisPingIntervalMilliseconds)
-        timeout = Self.duration(milliseconds: configuration.redisTimeoutMilliseconds)
-        queueBytes = configuration.redisQueueBytes
+    /// Milliseconds as the settings give them; 0 turns pings or the timeout off.
+    init(pingIntervalMilliseconds: Int, timeoutMilliseconds: Int, queueBytes: Int) {
+        pingInterval = Self.duration(milliseconds: pingIntervalMilliseconds)
+        timeout = Self.duration(milliseconds: timeoutMilliseconds)
+        self.queueBytes = queueBytes
     }
-
-    static let defaults = RedisOptions(ServerConfiguration())
 
     private static func duration(milliseconds: Int) -> TimeAmount? {
         milliseconds > 0 ? .milliseconds(Int64(milliseconds)) : nil

@@ -28,7 +28,7 @@ final class RedisSubscriberConnection {
     /// front of each message's payload (`PubSubReplyDecoder`).
     init(
         endpoint: RedisEndpoint, shard: Int = 0, slot: Int = 0, listener: any PubSubListener, headroom: Int, counters: ServerCounters, logger: Logger,
-        options: RedisOptions = .defaults
+        options: RedisOptions
     ) throws {
         self.endpoint = endpoint
         self.shard = shard

@@ -15,7 +15,7 @@ final class SubscriberGroup {
 
     init(
         endpoint: RedisEndpoint, topology: ClusterTopology?, listener: any PubSubListener, headroom: Int, counters: ServerCounters, logger: Logger,
-        options: RedisOptions = .defaults
+        options: RedisOptions
     ) throws {
         self.endpoint = endpoint
         self.options = options

@@ -24,7 +24,7 @@ final class ConnectionsPerAddress: Sendable {
         return reserved ? AddressSlot(address: address, owner: self) : nil
     }
 
-    fileprivate func release(_ address: String) {
+    func release(_ address: String) {
         counts.withLockedValue { counts in
             let count = counts[address, default: 1]
             counts[address] = count > 1 ? count - 1 : nil
@@ -33,19 +33,4 @@ final class ConnectionsPerAddress: Sendable {
 
     /// Addresses with at least one websocket (tests).
     var addresses: Int { counts.withLockedValue(\.count) }
-}
-
-/// One websocket's place in its address's count; freed when the last reference goes.
-public final class AddressSlot: Sendable {
-    let address: String
-    private let owner: ConnectionsPerAddress
-
-    fileprivate init(address: String, owner: ConnectionsPerAddress) {
-        self.address = address
-        self.owner = owner
-    }
-
-    deinit {
-        owner.release(address)
-    }
 }

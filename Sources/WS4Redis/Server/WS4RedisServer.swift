@@ -314,7 +314,7 @@ public final class WS4RedisServer: @unchecked Sendable {
             return .refused(HandshakeRefusal(status: 429, body: "this address has \(limit) websockets open, the most allowed here; close one first\n"))
         }
         var holding = handshake
-        holding.addressSlot = slot
+        holding.heldWhileOpen = slot
         return .accepted(holding)
     }
 

@@ -15,11 +15,11 @@ package struct ConnectionPlan: Sendable {
     let echo: Bool
     let deflate: DeflateParameters?
     /// Held as long as the connection: its place in its address's count (max_connections_per_ip).
-    let addressSlot: AddressSlot?
+    let heldWhileOpen: (any AnyObject & Sendable)?
 
     package init(_ handshake: AcceptedHandshake, names: ChannelNames, id: UInt64 = 0) {
         self.id = id
-        addressSlot = handshake.addressSlot
+        heldWhileOpen = handshake.heldWhileOpen
         remoteAddress = handshake.remoteAddress
         flags = handshake.flags
         endpoint = handshake.endpoint

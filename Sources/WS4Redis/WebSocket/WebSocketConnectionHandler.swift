@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import WS4RedisCompression
 import Glibc
 #endif
 import Logging
@@ -58,7 +59,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         self.takesCompressedFrames = plan.takesCompressedFrames
         self.environment = environment
         self.parser = FrameParser(maxFrameSize: environment.settings.maxFrameSize)
-        self.assembler = MessageAssembler(maxMessageSize: environment.settings.maxMessageSize, inflates: plan.deflate != nil)
+        self.assembler = MessageAssembler(maxMessageSize: environment.settings.maxMessageSize, inflater: plan.deflate != nil ? MessageInflater.self : nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

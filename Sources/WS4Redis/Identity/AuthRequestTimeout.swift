@@ -1,0 +1,6 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+struct AuthRequestTimeout: Error {}
