@@ -38,6 +38,12 @@ package final class MessageInflater: MessageInflating {
                     throw RawDeflate.Failure(description: "invalid compressed data")
                 }
                 guard output.readableBytes <= limit else { throw InflatedMessageTooLarge() }
+                // A message may end its DEFLATE stream with a final block (RFC 7692 §7.2.3.4): the
+                // next message starts a new stream, which zlib only reads after a reset.
+                if status == Z_STREAM_END {
+                    inflateReset(&stream)
+                    break
+                }
                 // Done when all input is in and zlib left output space unused (nothing more pending).
                 if status != Z_OK || (stream.avail_in == 0 && stream.avail_out > 0) { break }
             }

@@ -191,16 +191,27 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertEqual(closeCode(try readFrame()), 1002)
     }
 
+    /// Where a buffer's bytes are: equal for buffers that share one storage.
+    func storageAddress(_ buffer: ByteBuffer) -> UnsafeRawPointer? {
+        buffer.withUnsafeReadableBytes { UnsafeRawPointer($0.baseAddress) }
+    }
+
     func testFanoutWritesTheSameFrameBufferToEverySubscriber() throws {
         try makeChannel(endpoint: .facility("f"), flags: .subscribeBroadcast)
         try confirmSubscriptions()
+        let others = [try makeSecondSubscriber(), try makeSecondSubscriber()]
         let payload = frame("pushed")
         hub.deliver([FanoutMessage(channel: "broadcast:f", frame: payload), FanoutMessage(channel: "broadcast:other", frame: payload)])
-        let frame = try readFrame()
-        XCTAssertEqual(frame?.opcode, 0x1)
-        XCTAssertEqual(frame?.payload, Array("pushed".utf8))
-        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a message on another channel is not delivered")
-        XCTAssertEqual(counters.messagesOut.current, 1)
+        let written = try ([channel!] + others).map { try XCTUnwrap(try $0.readOutbound(as: ByteBuffer.self)) }
+        for (index, buffer) in written.enumerated() {
+            XCTAssertEqual(buffer, payload, "subscriber \(index)")
+            XCTAssertEqual(storageAddress(buffer), storageAddress(payload), "subscriber \(index) got a copy")
+        }
+        for subscriber in [channel!] + others {
+            XCTAssertNil(try subscriber.readOutbound(as: ByteBuffer.self), "a message on another channel is not delivered")
+        }
+        XCTAssertEqual(counters.messagesOut.current, 3)
+        for other in others { _ = try other.finish() }
     }
 
     func testServerShutdownSends1001() throws {
