@@ -6,6 +6,9 @@ import WS4RedisProtocol
 /// takeover), with a limit on the output so that a small bomb cannot grow past the message limit.
 package final class MessageInflater: MessageInflating {
     private var stream = z_stream()
+    /// The message ended its DEFLATE stream with a final block (RFC 7692 §7.2.3.4): the stream was
+    /// reset for the next message, and the tail that ends a non-final block does not apply.
+    private var streamEnded = false
 
     package init() {
         let status = inflateInit2_(&stream, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
@@ -19,7 +22,9 @@ package final class MessageInflater: MessageInflating {
     /// Inflates one fragment of a message (with `final`, the end of it) and appends to `output`.
     package func inflate(_ input: ByteBuffer, final: Bool, into output: inout ByteBuffer, limit: Int) throws {
         try feed(input.readableBytesView, into: &output, limit: limit)
-        if final { try feed(ByteBuffer(bytes: RawDeflate.tail).readableBytesView, into: &output, limit: limit) }
+        guard final else { return }
+        if !streamEnded { try feed(ByteBuffer(bytes: RawDeflate.tail).readableBytesView, into: &output, limit: limit) }
+        streamEnded = false
     }
 
     private func feed(_ input: ByteBufferView, into output: inout ByteBuffer, limit: Int) throws {
@@ -38,10 +43,10 @@ package final class MessageInflater: MessageInflating {
                     throw RawDeflate.Failure(description: "invalid compressed data")
                 }
                 guard output.readableBytes <= limit else { throw InflatedMessageTooLarge() }
-                // A message may end its DEFLATE stream with a final block (RFC 7692 §7.2.3.4): the
-                // next message starts a new stream, which zlib only reads after a reset.
+                // The next message starts a new stream, which zlib only reads after a reset.
                 if status == Z_STREAM_END {
                     inflateReset(&stream)
+                    streamEnded = true
                     break
                 }
                 // Done when all input is in and zlib left output space unused (nothing more pending).
