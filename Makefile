@@ -18,6 +18,10 @@ HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 # Embedded into the host binary (host/static_assets.c, .incbin relative to the repository).
 HOST_ASSETS := clients/js/ws4redis.js
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
+VERSION := $(shell sed -n 's/^\#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)
+# The library's soname is libws4redis.so.$(ABI_MAJOR) (Package.swift links it so).
+ABI_MAJOR := $(shell sed -n 's/^\#define WS4R_ABI_VERSION \([0-9]*\)/\1/p' include/ws4redis.h)
+SONAME := libws4redis.so.$(ABI_MAJOR)
 
 .PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs soak soak-ci clean
 
@@ -35,6 +39,7 @@ deps:
 $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 	swift build -c release
 	@touch -c $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli
+	ln -sf libws4redis.so $(BUILD_DIR)/$(SONAME)
 
 $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(HOST_ASSETS) $(BUILD_DIR)/libws4redis.so
 	$(CC) $(CFLAGS) -Iinclude -Iplugin -Wa,-I$(CURDIR) $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
@@ -42,14 +47,16 @@ $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(HOST_ASSETS) $(BUI
 
 build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli $(BUILD_DIR)/ws4redis-host
 
-## install: bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so, include/ws4redis.h, lib/pkgconfig/ws4redis.pc
+## install: bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so.$(ABI_MAJOR) and its link lib/libws4redis.so,
+## include/ws4redis.h, lib/pkgconfig/ws4redis.pc
 install: build
 	install -d $(PREFIX)/bin $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	install -m 755 $(BUILD_DIR)/ws4redis-cli $(PREFIX)/bin/ws4redis
 	install -m 755 $(BUILD_DIR)/ws4redis-host $(PREFIX)/bin/
-	install -m 755 $(BUILD_DIR)/libws4redis.so $(PREFIX)/lib/
+	install -m 755 $(BUILD_DIR)/libws4redis.so $(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(PREFIX)/lib/libws4redis.so
 	install -m 644 include/ws4redis.h $(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)|" \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$${prefix}/lib|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  ws4redis.pc.in > $(PREFIX)/lib/pkgconfig/ws4redis.pc
 
 stage:
