@@ -3,12 +3,14 @@ ws4redis-django` from the built files (Django itself from the index), no Swift t
 or in LD_LIBRARY_PATH, no `make install`, no PYTHONPATH into this repository. The small project
 of Tests/django, copied elsewhere, then runs `manage.py ws4redis` and `runserver`; a websocket
 gets what RedisPublisher publishes; the processes' mapped libraries show the core and hiredis
-loaded from the wheel, the rest from the C library set."""
+loaded from the wheel, the rest from the C library set. As root, every process of the install runs
+in a mount namespace of its own where the system's hiredis is an empty file: loading it would fail."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,6 +23,25 @@ from conftest import REPO, SYSTEM_LIBRARIES, artifact, header_define, mapped_lib
 from e2e_helpers import RedisServer, close_all, free_port, healthz, http_get, open_client, receive_one, run_async, wait_until
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def system_hiredis() -> list[str]:
+    """The system's hiredis libraries, as the loader's cache lists them (real files)."""
+    listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout.splitlines()
+    paths = {os.path.realpath(line.split(" => ")[1]) for line in listing if "libhiredis" in line and " => " in line}
+    return sorted(paths)
+
+
+def hiding_system_hiredis() -> list[str]:
+    """A command prefix that runs the command with the system's hiredis replaced by /dev/null (a
+    private mount namespace), or nothing where that needs privileges this test lacks."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or not system_hiredis():
+        return []
+    mounts = " && ".join(f"mount --bind /dev/null {shlex.quote(path)}" for path in system_hiredis())
+    return ["unshare", "-m", "sh", "-c", f'{mounts} && exec "$@"', "sh"]
+
+
+HIDE = hiding_system_hiredis()
 
 
 class Install(tuple):
@@ -36,7 +57,7 @@ class Install(tuple):
         return self
 
     def run(self, *argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(list(argv), cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run([*HIDE, *argv], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, f"{' '.join(argv)}: exit {result.returncode}\n{result.stdout}{result.stderr}"
         return result
 
@@ -58,6 +79,16 @@ def install(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Install:
     site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                env=env, capture_output=True, text=True, check=True).stdout.strip())
     return Install(venv, site, env)
+
+
+def test_the_system_hiredis_is_hidden(install: Install, tmp_path: Path) -> None:
+    """The control of the hiding: in its namespace the system's hiredis does not load."""
+    if not HIDE:
+        pytest.skip("hiding the system's hiredis needs root, unshare and a system hiredis; the mapped-library checks remain")
+    code = f"import ctypes; ctypes.CDLL({system_hiredis()[0]!r})"
+    result = subprocess.run([*HIDE, str(install.venv / "bin" / "python"), "-c", code], cwd=tmp_path, env=install.env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "file too short" in result.stderr, f"exit {result.returncode}\n{result.stderr}"
 
 
 def test_version_names_the_bundled_library(install: Install, tmp_path: Path) -> None:
@@ -106,7 +137,7 @@ class Process:
     def __init__(self, argv: list[str], install: Install, cwd: Path, env: dict[str, str], log: Path):
         self.log = log
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(argv, cwd=cwd, env={**install.env, **env}, stdin=subprocess.DEVNULL, stdout=out,
+            self.proc = subprocess.Popen([*HIDE, *argv], cwd=cwd, env={**install.env, **env}, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
 
     def check_alive(self) -> None:
@@ -163,7 +194,7 @@ def publish_with_redis_publisher(install: Install, project: tuple[Path, dict[str
     root, env = project
     code = ("from ws4redis_django.publisher import RedisPublisher; from ws4redis_django.redis_store import RedisMessage; "
             f"RedisPublisher(facility='installed', broadcast=True).publish_message(RedisMessage({message!r}))")
-    result = subprocess.run([str(install.venv / "bin" / "python"), "manage.py", "shell", "-c", code], cwd=root, env=env,
+    result = subprocess.run([*HIDE, str(install.venv / "bin" / "python"), "manage.py", "shell", "-c", code], cwd=root, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
