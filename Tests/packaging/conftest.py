@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Tests" / "e2e"))
 
-from service_fixtures import _clean_redis, r, redis_server  # noqa: E402,F401 (fixtures, found by name)
+from service_fixtures import _clean_redis, redis_server  # noqa: E402,F401 (fixtures, found by name)
 
 #: Libraries a program may take from the system: the C library set and the C++ runtime, which
 #: every Linux has (the manylinux policies assume them, and zlib, too).

@@ -97,7 +97,7 @@ def test_version_names_the_bundled_library(install: Install, tmp_path: Path) -> 
     out = install.run(str(install.venv / "bin" / "python"), "-m", "ws4redis", "--version", cwd=tmp_path).stdout
     library = install.site / "ws4redis" / f"libws4redis.so.{header_define('WS4R_ABI_VERSION')}"
     assert f"ws4redis core {header_define('WS4R_VERSION_STRING')} " in out, out
-    assert f"library: {library} (bundled in the ws4redis package" in out, out
+    assert f"library: {library} (bundled in the ws4redis package)" in out, out
     assert f"command: {install.site / 'ws4redis' / 'bin' / 'ws4redis'}" in out, out
 
 
@@ -110,7 +110,7 @@ def test_an_unloadable_library_is_explained(install: Install, tmp_path: Path) ->
     result = subprocess.run([str(install.venv / "bin" / "python"), "-m", "ws4redis", "--version"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     bundled = REPO / "clients" / "python" / "ws4redis" / "libws4redis.so.1"
-    expected = [f"bundled in the ws4redis package ({bundled}): none", f"WS4REDIS_LIBRARY: {broken}: {broken}: invalid ELF header"]
+    expected = [f"bundled in the ws4redis package: no {bundled} (not a wheel install)", f"WS4REDIS_LIBRARY: {broken}: {broken}: invalid ELF header"]
     tried = [line.strip() for line in result.stderr.splitlines()[1:3]]
     assert result.returncode == 1 and tried == expected, result.stderr
 

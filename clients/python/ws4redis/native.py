@@ -27,7 +27,7 @@ import ctypes.util
 import os
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
-from typing import Any, Callable, Deque, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from .redact import redact_argv, redact_url
 from .token import check_names, secret_key
@@ -274,14 +274,13 @@ class _Library:
         return self.cdll.ws4r_strerror(code).decode(errors="replace")
 
 
-def library_candidates() -> list:
-    """(origin, path or None) in the order load_library tries them; None: that place has none."""
-    bundled = BUNDLED_LIBRARY if os.path.exists(BUNDLED_LIBRARY) else None
-    return [
-        (f"bundled in the ws4redis package ({BUNDLED_LIBRARY})", bundled),
-        ("WS4REDIS_LIBRARY", os.environ.get("WS4REDIS_LIBRARY") or None),
-        ("the system's (ctypes.util.find_library)", ctypes.util.find_library("ws4redis")),
-    ]
+def library_candidates() -> Iterator[Tuple[str, Optional[str], str]]:
+    """(origin, path, or why that place has none) in the order load_library tries them; lazily, so
+    that the system's search (ctypes.util.find_library runs ldconfig) happens only when needed."""
+    bundled = os.path.exists(BUNDLED_LIBRARY)
+    yield "bundled in the ws4redis package", BUNDLED_LIBRARY if bundled else None, f"no {BUNDLED_LIBRARY} (not a wheel install)"
+    yield "WS4REDIS_LIBRARY", os.environ.get("WS4REDIS_LIBRARY") or None, "not set"
+    yield "the system's (ctypes.util.find_library)", ctypes.util.find_library("ws4redis"), "none found"
 
 
 def _load_once(path: str, origin: str) -> _Library:
@@ -297,11 +296,11 @@ def load_library(library: Union[None, str, os.PathLike, "_Library"] = None) -> _
     path; its `origin` says which place it came from."""
     if isinstance(library, _Library):
         return library
-    candidates = [("the library argument", os.fspath(library))] if library is not None else library_candidates()
+    candidates = [("the library argument", os.fspath(library), "")] if library is not None else library_candidates()
     failures = []
-    for origin, path in candidates:
+    for origin, path, absence in candidates:
         if path is None:
-            failures.append(f"{origin}: none")
+            failures.append(f"{origin}: {absence}")
             continue
         try:
             return _load_once(path, origin)
