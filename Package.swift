@@ -8,8 +8,11 @@ let staticStdlib = Context.environment["WS4R_DYNAMIC_STDLIB"] == nil
 
 /// Exports only the `ws4r_*` C ABI from libws4redis.so and carries the Swift runtime inside it,
 /// so the library loads into processes (C hosts, Python) that have no Swift installed.
+/// Its soname carries the ABI major (WS4R_ABI_VERSION of include/ws4redis.h; Tests/packaging checks
+/// that they agree): programs linked against it keep loading it across minor updates.
 let cABILinkerFlags: [String] = (staticStdlib ? ["-static-stdlib"] : []) + [
     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/WS4RedisCAPI/exports.map",
+    "-Xlinker", "-soname=libws4redis.so.1",
 ]
 
 /// ArgumentParser pulls in Foundation's static parts, which need their own support libraries.

@@ -32,6 +32,8 @@ rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/include" "$out/reports"
 cp "$bin/ws4redis-cli" "$out/bin/ws4redis"
 cp "$bin/libws4redis.so" "$out/lib/"
+# The host and the C API test are linked against the soname (libws4redis.so.<ABI major>).
+ln -s libws4redis.so "$out/lib/$(readelf -d "$bin/libws4redis.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
 cp include/ws4redis.h "$out/include/"
 cflags=(-O1 -g -fsanitize="$sanitizer" -fno-omit-frame-pointer -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Iinclude)
 # shellcheck disable=SC2046 # pkg-config prints several flags

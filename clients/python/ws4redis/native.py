@@ -1,7 +1,9 @@
 """ctypes binding over libws4redis.so (the C ABI of include/ws4redis.h).
 
-The library is found, in this order, from the `library` argument, the environment variable
-WS4REDIS_LIBRARY, or ``ctypes.util.find_library("ws4redis")``.
+The library is the `library` argument when one is given; otherwise the first of these that loads:
+the copy bundled in this package (the ws4redis-swift wheel carries it), the environment variable
+WS4REDIS_LIBRARY, or the system's (``ctypes.util.find_library("ws4redis")``). ``python -m ws4redis``
+tells which one it is; when none loads, the error lists each place and why it failed.
 
     from ws4redis.native import Publisher
     with Publisher("redis://127.0.0.1:6379/0") as pub:
@@ -25,7 +27,7 @@ import ctypes.util
 import os
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
-from typing import Any, Callable, Deque, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Mapping, Optional, Tuple, Union
 
 from .redact import redact_argv, redact_url
 from .token import check_names, secret_key
@@ -45,6 +47,8 @@ __all__ = [
 
 WS4R_OK, WS4R_EINVAL, WS4R_ESTATE, WS4R_EHANDSHAKE, WS4R_ELIMIT = 0, 1, 4, 7, 10
 ABI_VERSION = 1
+#: Where a wheel of ws4redis-swift puts the library: next to this module, named by its soname.
+BUNDLED_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"libws4redis.so.{ABI_VERSION}")
 
 #: Connection flags (query names of a websocket URL) and their WS4R_FLAG_* bits.
 FLAGS: Dict[str, int] = {
@@ -244,8 +248,10 @@ class _Library:
     """A loaded libws4redis with its prototypes declared. Functions the library lacks (an older
     version) raise a clear error when called."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, origin: str):
         self.path = path
+        #: Why this library was chosen (the argument, the bundled copy, WS4REDIS_LIBRARY, the system's).
+        self.origin = origin
         self.cdll = ctypes.CDLL(path)
         for name, (restype, argtypes) in _PROTOTYPES.items():
             try:
@@ -268,19 +274,40 @@ class _Library:
         return self.cdll.ws4r_strerror(code).decode(errors="replace")
 
 
-def load_library(library: Union[None, str, os.PathLike, "_Library"] = None) -> _Library:
-    """The library at `library`, or $WS4REDIS_LIBRARY, or what ctypes.util.find_library finds.
-    Loaded once per path."""
-    if isinstance(library, _Library):
-        return library
-    path = os.fspath(library) if library is not None else os.environ.get("WS4REDIS_LIBRARY") or ctypes.util.find_library("ws4redis")
-    if not path:
-        raise OSError("libws4redis.so not found: pass library=PATH, set WS4REDIS_LIBRARY, or install it where the linker looks")
+def library_candidates() -> Iterator[Tuple[str, Optional[str], str]]:
+    """(origin, path, or why that place has none) in the order load_library tries them; lazily, so
+    that the system's search (ctypes.util.find_library runs ldconfig) happens only when needed."""
+    bundled = os.path.exists(BUNDLED_LIBRARY)
+    yield "bundled in the ws4redis package", BUNDLED_LIBRARY if bundled else None, f"no {BUNDLED_LIBRARY} (not a wheel install)"
+    yield "WS4REDIS_LIBRARY", os.environ.get("WS4REDIS_LIBRARY") or None, "not set"
+    yield "the system's (ctypes.util.find_library)", ctypes.util.find_library("ws4redis"), "none found"
+
+
+def _load_once(path: str, origin: str) -> _Library:
     with _libraries_lock:
         lib = _libraries.get(path)
         if lib is None:
-            lib = _libraries[path] = _Library(path)
+            lib = _libraries[path] = _Library(path, origin)
         return lib
+
+
+def load_library(library: Union[None, str, os.PathLike, "_Library"] = None) -> _Library:
+    """The library at `library`, else the first of library_candidates() that loads. Loaded once per
+    path; its `origin` says which place it came from."""
+    if isinstance(library, _Library):
+        return library
+    candidates = [("the library argument", os.fspath(library), "")] if library is not None else library_candidates()
+    failures = []
+    for origin, path, absence in candidates:
+        if path is None:
+            failures.append(f"{origin}: {absence}")
+            continue
+        try:
+            return _load_once(path, origin)
+        except OSError as error:
+            failures.append(f"{origin}: {path}: {error}")
+    raise OSError("libws4redis could not be loaded: pass library=PATH, set WS4REDIS_LIBRARY, or install it "
+                  "(pip install ws4redis-swift, or make install). Tried:\n  " + "\n  ".join(failures))
 
 
 def _encode(value: Union[str, bytes, None]) -> Optional[bytes]:
