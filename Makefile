@@ -174,8 +174,17 @@ deb: build $(PACKAGING_TOOLS)
 package-test: wheel deb
 	WS4R_DIST=$(DIST) $(PYTHON) -m pytest -q Tests/packaging
 
+## layer-check: no folder of the server names a type of a folder above it (README, "How it is built").
+.PHONY: layer-check abi-check
+layer-check:
+	scripts/check-layers
+
+## abi-check: the exported symbols and the header's declarations match include/ws4redis.abi.
+abi-check: stage
+	scripts/check-abi $(STAGE)/lib/libws4redis.so
+
 ## test: the whole suite.
-test: deps unit-test fuzz-quick c-test e2e-test example-test django-test package-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
+test: deps layer-check unit-test fuzz-quick abi-check c-test e2e-test example-test django-test package-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli
