@@ -175,7 +175,11 @@ package-test: wheel deb
 	WS4R_DIST=$(DIST) $(PYTHON) -m pytest -q Tests/packaging
 
 ## layer-check: no folder of the server names a type of a folder above it (README, "How it is built").
-.PHONY: layer-check abi-check
+.PHONY: layer-check abi-check format-lint
+## format-lint: the toolchain's swift-format over Sources/ with the committed .swift-format (fix with `swift format format -i -r Sources`).
+format-lint:
+	swift format lint --strict -r Sources
+
 layer-check:
 	scripts/check-layers
 
@@ -184,7 +188,7 @@ abi-check: stage
 	scripts/check-abi $(STAGE)/lib/libws4redis.so
 
 ## test: the whole suite.
-test: deps layer-check unit-test fuzz-quick abi-check c-test e2e-test example-test django-test package-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
+test: deps layer-check format-lint unit-test fuzz-quick abi-check c-test e2e-test example-test django-test package-test soak-ci autobahn-quick bench-smoke bench-micro-smoke
 
 ## docs: regenerates docs/configuration.md's table from the settings definition.
 docs: $(BUILD_DIR)/ws4redis-cli

@@ -2,7 +2,7 @@ import CWS4Redis
 import WS4Redis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a `ws4r_auth_result *` points to during a callback: the answer being filled in.

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CWS4Redis
 import WS4Redis
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @_cdecl("ws4r_config_init")
 public func cConfigInit(_ config: UnsafeMutablePointer<ws4r_config>?) {

@@ -2,7 +2,7 @@ import NIOConcurrencyHelpers
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The detail of a handle's last failure, kept per thread: a thread reads the message of its own last

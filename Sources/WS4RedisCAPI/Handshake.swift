@@ -2,7 +2,7 @@ import CWS4Redis
 import WS4Redis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a `ws4r_handshake *` points to: the decision and its response, as C strings it owns.

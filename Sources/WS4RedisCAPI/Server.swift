@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CWS4Redis
 import NIOConcurrencyHelpers
 import NIOCore
 import WS4Redis
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a `ws4r_server *` points to.
 final class ServerHandle: ErrorMessageHolder, @unchecked Sendable {
@@ -17,12 +18,13 @@ final class ServerHandle: ErrorMessageHolder, @unchecked Sendable {
         guard let configuration = server?.configuration, let setting = Setting.named(name),
             let text = configuration.text(ofSetting: setting.name)
         else { return nil }
-        return UnsafePointer(settingTexts.withLockedValue { texts -> UnsafeMutablePointer<CChar> in
-            if let known = texts[setting.name] { return known }
-            let copy = strdup(text)!
-            texts[setting.name] = copy
-            return copy
-        })
+        return UnsafePointer(
+            settingTexts.withLockedValue { texts -> UnsafeMutablePointer<CChar> in
+                if let known = texts[setting.name] { return known }
+                let copy = strdup(text)!
+                texts[setting.name] = copy
+                return copy
+            })
     }
 
     deinit {

@@ -9,7 +9,7 @@ import WS4RedisCompression
 import WS4RedisProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct SplitMix64: RandomNumberGenerator {

@@ -3,7 +3,7 @@ import Logging
 import WS4Redis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ws4redis serve`: the core on its own NIO listener.

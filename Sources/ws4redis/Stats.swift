@@ -3,7 +3,7 @@ import NIOPosix
 import WS4Redis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ws4redis stats`: the live figures of a running server (standalone or host), from its /metrics.

@@ -2,7 +2,7 @@ import ArgumentParser
 import WS4Redis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ws4redis token`: mints a signed identity token, as apps do with clients/python's mint_token.

@@ -1,7 +1,7 @@
 import WS4Redis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ws4redis serve --processes N`: N worker processes, each a whole server with its own event loops

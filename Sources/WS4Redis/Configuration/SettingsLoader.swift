@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Collects named settings from the environment, a config file and a command line, in that order
@@ -98,7 +98,8 @@ extension Setting {
         "| setting | CLI flag | environment | default | meaning | replaces |\n|---|---|---|---|---|---|\n"
             + all.map { setting in
                 let fallback = setting.defaultValue.isEmpty ? "(none)" : "`\(setting.defaultValue)`"
-                return "| `\(setting.name)` | `\(setting.flag)` | `\(setting.environmentVariable)` | \(fallback) | \(setting.help) | \(setting.original.map { "`\($0)`" } ?? "") |"
+                return
+                    "| `\(setting.name)` | `\(setting.flag)` | `\(setting.environmentVariable)` | \(fallback) | \(setting.help) | \(setting.original.map { "`\($0)`" } ?? "") |"
             }.joined(separator: "\n") + "\n"
     }
 }

@@ -1,7 +1,7 @@
-import WS4RedisCompression
 import Logging
 import NIOCore
 import NIOWebSocket
+import WS4RedisCompression
 
 /// The connections of one event loop and their channels. Confined to its loop: no locks.
 /// The multiplexer hops here once per batch of messages, not once per client.

@@ -51,9 +51,10 @@ final class StoredMessageFetches {
 
     private static func answer(_ requests: [Request], stored: [ByteBuffer?], positions: [String: Int]) {
         for request in requests {
-            request.deliver(request.channels.compactMap { channel in
-                positions[channel].flatMap { $0 < stored.count ? stored[$0] : nil }
-            })
+            request.deliver(
+                request.channels.compactMap { channel in
+                    positions[channel].flatMap { $0 < stored.count ? stored[$0] : nil }
+                })
         }
     }
 }

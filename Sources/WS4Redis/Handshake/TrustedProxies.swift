@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The proxies (nginx, a load balancer) whose `X-Forwarded-For` / `X-Real-IP` headers name the real

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOPosix
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Set by a handshake's deadline, read by the worker thread that would run its callback.
 final class ExpiryFlag: Sendable {

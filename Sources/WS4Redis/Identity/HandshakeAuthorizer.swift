@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOPosix
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Finds out who a handshake is, from the first identity source that applies: a signed token in
 /// the request, a registered callback (on worker threads, with a deadline), an HTTP auth request
@@ -69,7 +70,8 @@ final class HandshakeAuthorizer: Sendable {
         let capacity = max(1, configuration.authorizerThreads) + configuration.authorizerQueue
         guard callbacksUnderWay.add(1, ordering: .relaxed).newValue <= capacity else {
             callbacksUnderWay.subtract(1, ordering: .relaxed)
-            return eventLoop.makeFailedFuture(HandshakeRefusal(status: 503, body: "\(capacity) handshakes wait for the authorization callback already; try again later\n"))
+            return eventLoop.makeFailedFuture(
+                HandshakeRefusal(status: 503, body: "\(capacity) handshakes wait for the authorization callback already; try again later\n"))
         }
         let answer = eventLoop.makePromise(of: Authorization.self)
         let expired = ExpiryFlag()

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Writes each event as one JSON object on standard error:
 /// `{"time":"2026-11-29T15:04:05.123Z","level":"info","logger":"ws4redis","message":"...","id":"42",...}`.

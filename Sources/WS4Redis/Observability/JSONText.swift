@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 enum JSONText {
     /// A JSON string literal: quotes, backslashes and control characters escaped.

@@ -1,6 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 
-
+#if canImport(Glibc)
+    import Glibc
+#endif

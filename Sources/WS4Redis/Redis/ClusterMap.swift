@@ -18,7 +18,7 @@ struct ClusterMap: Equatable {
         var shards: [Shard] = []
         for range in ranges {
             guard case .array(let parts?) = range, parts.count >= 3, case .integer(let start) = parts[0], case .integer(let end) = parts[1],
-                  start <= end, let master = Self.node(parts[2])
+                start <= end, let master = Self.node(parts[2])
             else { throw NodeLookup.Failure(description: "unexpected CLUSTER SLOTS entry \(range)") }
             let replicas = parts.dropFirst(3).compactMap(Self.node)
             if let index = shards.firstIndex(where: { $0.master == master }) {

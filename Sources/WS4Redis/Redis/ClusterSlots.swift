@@ -9,7 +9,7 @@ enum ClusterSlots {
     /// The part of a key that is hashed: the first non-empty `{...}`, else the whole key.
     private static func hashed(_ key: [UInt8]) -> ArraySlice<UInt8> {
         guard let open = key.firstIndex(of: UInt8(ascii: "{")),
-              let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
         else { return key[...] }
         return key[(open + 1)..<close]
     }

@@ -90,7 +90,8 @@ public struct RedisEndpoint: Sendable, Equatable {
         let nodes = try hosts.split(separator: ",").map { try Self.hostAndPort($0, defaultPort: 26379) }.map { HostAndPort(host: $0.0, port: $0.1) }
         let path = rest.dropFirst(hosts.count).prefix { $0 != "?" }.split(separator: "/")
         guard !nodes.isEmpty, let masterName = path.first, path.count <= 2 else {
-            throw WS4RedisError.configuration("expected redis+sentinel://host[:port][,host[:port]...]/master-name[/db], got '\(Self.redacting(url: "redis+sentinel://" + text))'")
+            throw WS4RedisError.configuration(
+                "expected redis+sentinel://host[:port][,host[:port]...]/master-name[/db], got '\(Self.redacting(url: "redis+sentinel://" + text))'")
         }
         let database = try Self.database(path.count == 2 ? path[1] : "")
         self.init(address: .sentinel(nodes: nodes, masterName: String(masterName)), database: database, username: username, password: password)
@@ -102,7 +103,8 @@ public struct RedisEndpoint: Sendable, Equatable {
         let hosts = rest.prefix { $0 != "/" && $0 != "?" }
         let nodes = try hosts.split(separator: ",").map { try Self.hostAndPort($0, defaultPort: 6379) }.map { HostAndPort(host: $0.0, port: $0.1) }
         guard !nodes.isEmpty, rest.dropFirst(hosts.count).allSatisfy({ $0 == "/" }) else {
-            throw WS4RedisError.configuration("expected redis+cluster://host[:port][,host[:port]...] (a cluster has only database 0), got '\(Self.redacting(url: "redis+cluster://" + text))'")
+            throw WS4RedisError.configuration(
+                "expected redis+cluster://host[:port][,host[:port]...] (a cluster has only database 0), got '\(Self.redacting(url: "redis+cluster://" + text))'")
         }
         self.init(address: .cluster(nodes: nodes), database: 0, username: username, password: password)
     }

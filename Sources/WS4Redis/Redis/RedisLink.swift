@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Keeps one connection to Redis up: connects, hands the channel to its owner, and after any loss
 /// reconnects with capped exponential back-off and jitter. With a probe it also finds connections

@@ -25,7 +25,9 @@ final class SubscriberGroup {
         self.counters = counters
         self.logger = logger
         if topology == nil {
-            connections = [try RedisSubscriberConnection(endpoint: endpoint, listener: listener, headroom: headroom, counters: counters, logger: logger, options: options)]
+            connections = [
+                try RedisSubscriberConnection(endpoint: endpoint, listener: listener, headroom: headroom, counters: counters, logger: logger, options: options)
+            ]
         }
     }
 

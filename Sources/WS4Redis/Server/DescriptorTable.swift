@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The kernel sizes a process's descriptor table by doubling it as descriptors are opened, and in a

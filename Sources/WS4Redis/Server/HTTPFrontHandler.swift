@@ -127,8 +127,9 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func refuseMalformed(_ error: HTTPRequestError, context: ChannelHandlerContext) {
-        respond(status: error.status, headers: [("Content-Type", "text/plain")], body: "malformed HTTP request: \(error.detail)\n", closing: true,
-                omittingBody: false, context: context)
+        respond(
+            status: error.status, headers: [("Content-Type", "text/plain")], body: "malformed HTTP request: \(error.detail)\n", closing: true,
+            omittingBody: false, context: context)
     }
 
     private func route(_ head: ParsedRequestHead, context: ChannelHandlerContext) {
@@ -137,16 +138,19 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
         let isGET = head.method == "GET"
         let keepAlive = head.keepAlive && !head.hasBody
         if path == "/healthz", isGET {
-            return respond(status: 200, headers: [("Content-Type", "application/json")], body: server.stats().healthJSON, closing: !keepAlive,
-                           omittingBody: false, context: context)
+            return respond(
+                status: 200, headers: [("Content-Type", "application/json")], body: server.stats().healthJSON, closing: !keepAlive,
+                omittingBody: false, context: context)
         }
         if path == "/metrics", isGET, endpoints.metrics {
-            return respond(status: 200, headers: [("Content-Type", WS4RedisServer.metricsContentType)], body: server.metricsText(),
-                           closing: !keepAlive, omittingBody: false, context: context)
+            return respond(
+                status: 200, headers: [("Content-Type", WS4RedisServer.metricsContentType)], body: server.metricsText(),
+                closing: !keepAlive, omittingBody: false, context: context)
         }
         guard endpoints.webSockets, server.validator.isWebSocketPath(path) else {
-            return respond(status: 404, headers: [("Content-Type", "text/plain")], body: "not found: \(path)\n", closing: !keepAlive,
-                           omittingBody: head.method == "HEAD", context: context)
+            return respond(
+                status: 404, headers: [("Content-Type", "text/plain")], body: "not found: \(path)\n", closing: !keepAlive,
+                omittingBody: head.method == "HEAD", context: context)
         }
         switch server.decide(request, on: context.eventLoop) {
         case .decided(let decision):
@@ -174,8 +178,9 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func refuse(_ refusal: HandshakeRefusal, for head: ParsedRequestHead, context: ChannelHandlerContext) {
-        respond(status: refusal.status, headers: [("Content-Type", "text/plain")] + refusal.headers, body: refusal.body, closing: true,
-                omittingBody: head.method == "HEAD", context: context)
+        respond(
+            status: refusal.status, headers: [("Content-Type", "text/plain")] + refusal.headers, body: refusal.body, closing: true,
+            omittingBody: head.method == "HEAD", context: context)
     }
 
     private func respond(

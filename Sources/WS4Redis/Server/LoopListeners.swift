@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The standalone listener: one listening socket per event loop, all bound to one port with
 /// SO_REUSEPORT, so the kernel spreads connections over the loops and each socket is accepted,

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A ws4redis server: event loops with their hubs, one Redis subscriber connection and one command
 /// connection, and either its own listener (standalone) or sockets adopted from a host.
@@ -93,9 +94,10 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
         multiplexer.attach(hubs)
         let settings = ConnectionSettings(configuration)
-        let environments = Dictionary(uniqueKeysWithValues: hubs.map {
-            (ObjectIdentifier($0.eventLoop as AnyObject), ConnectionEnvironment(settings: settings, counters: counters, logger: logger, subscriptions: $0))
-        })
+        let environments = Dictionary(
+            uniqueKeysWithValues: hubs.map {
+                (ObjectIdentifier($0.eventLoop as AnyObject), ConnectionEnvironment(settings: settings, counters: counters, logger: logger, subscriptions: $0))
+            })
         // Messages arrive with room for the largest websocket frame header: each is framed in place, once.
         let subscriber = try SubscriberGroup(
             endpoint: redis, topology: topology, listener: multiplexer, headroom: FrameWriter.maxHeaderSize, counters: counters, logger: logger,
@@ -182,7 +184,9 @@ public final class WS4RedisServer: @unchecked Sendable {
                 // TCP_NODELAY: accepted sockets inherit it from the listener, where NIO sets it.
                 try applySocketOptions(to: channel)
                 try channel.pipeline.syncOperations.addHandler(
-                    HTTPFrontHandler(server: self, environment: environments[ObjectIdentifier(loops[index] as AnyObject)], deadlines: deadlines?[index], endpoints: .main(configuration)))
+                    HTTPFrontHandler(
+                        server: self, environment: environments[ObjectIdentifier(loops[index] as AnyObject)], deadlines: deadlines?[index],
+                        endpoints: .main(configuration)))
             }
         }
     }
@@ -216,7 +220,11 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     /// Closes every websocket with 1001, waits for them (at most `timeout`), then stops everything.
     public func stop(timeout: TimeAmount = .seconds(5)) {
-        guard let running = lock.withLock({ () -> Running? in defer { running = nil }; return running }) else { return }
+        guard
+            let running = lock.withLock({ () -> Running? in
+                defer { running = nil }; return running
+            })
+        else { return }
         running.listeners?.close()
         running.metricsListener?.close()
         let closing = running.hubs.map { hub in
@@ -288,9 +296,10 @@ public final class WS4RedisServer: @unchecked Sendable {
             return .decided(counted(.refused(refusal)))
         case .success(let upgrade):
             if let authorization = authorizer.immediateAuthorization(upgrade) { return .decided(counted(finish(upgrade, authorization))) }
-            return .awaiting(authorizer.authorize(upgrade, on: eventLoop).map { [self] in finish(upgrade, .success($0)) }.recover { error in
-                .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
-            }.map { [self] in counted($0) })
+            return .awaiting(
+                authorizer.authorize(upgrade, on: eventLoop).map { [self] in finish(upgrade, .success($0)) }.recover { error in
+                    .refused(error as? HandshakeRefusal ?? HandshakeRefusal(status: 500, body: "authorization failed: \(error)\n"))
+                }.map { [self] in counted($0) })
         }
     }
 
@@ -320,9 +329,11 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     private func noteDropped(_ handshake: AcceptedHandshake) {
         counters.identityFlagsDropped.add(1)
-        logger.debug("flags dropped: the handshake has no identity for them", metadata: [
-            "dropped": "\(handshake.droppedFlags.names)", "address": "\(handshake.remoteAddress ?? "-")",
-        ])
+        logger.debug(
+            "flags dropped: the handshake has no identity for them",
+            metadata: [
+                "dropped": "\(handshake.droppedFlags.names)", "address": "\(handshake.remoteAddress ?? "-")",
+            ])
     }
 
     private func counted(_ decision: HandshakeDecision) -> HandshakeDecision {
@@ -341,10 +352,14 @@ public final class WS4RedisServer: @unchecked Sendable {
     /// after the descriptor is closed: also when adopting fails, before this throws or, when
     /// registering fails, on the event loop.
     public func adopt(_ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], onClose: @escaping @Sendable () -> Void) throws {
-        guard let (loop, environment) = lock.withLock({ running.map { running -> (any EventLoop, ConnectionEnvironment) in
-            let loop = running.group.next()
-            return (loop, running.environments[ObjectIdentifier(loop as AnyObject)]!)
-        } }) else {
+        guard
+            let (loop, environment) = lock.withLock({
+                running.map { running -> (any EventLoop, ConnectionEnvironment) in
+                    let loop = running.group.next()
+                    return (loop, running.environments[ObjectIdentifier(loop as AnyObject)]!)
+                }
+            })
+        else {
             close(descriptor)
             onClose()
             throw WS4RedisError(.state, "the server is not running")

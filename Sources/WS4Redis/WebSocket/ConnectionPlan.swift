@@ -36,10 +36,11 @@ package struct ConnectionPlan: Sendable {
 
     /// What the connection's log lines share.
     var logMetadata: Logger.Metadata {
-        let facility = switch endpoint {
-        case .facility(let name): name
-        case .echo: "(echo)"
-        }
+        let facility =
+            switch endpoint {
+            case .facility(let name): name
+            case .echo: "(echo)"
+            }
         return ["id": "\(id)", "address": "\(remoteAddress ?? "-")", "facility": "\(facility)", "flags": "\(flags.names)"]
     }
 

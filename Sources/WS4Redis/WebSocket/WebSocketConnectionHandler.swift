@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import WS4RedisCompression
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOWebSocket
+
+#if canImport(Glibc)
+    import WS4RedisCompression
+    import Glibc
+#endif
 
 /// One websocket after the handshake: parses its client's frames, carries out what the assembler
 /// and the state machine decide, takes fan-out frames from its event loop's subscriptions, and
@@ -135,12 +136,14 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
     }
 
     private func logClosed() {
-        environment.logger.info("websocket closed", metadata: plan.logMetadata.merging([
-            "duration-ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
-            // 1006: the socket ended without a close frame either way.
-            "close-code": "\(UInt16(webSocketErrorCode: occasional?.closeCode ?? .unknown(1006)))",
-            "cause": "\(occasional?.dropCause ?? "-")",
-        ]) { $1 })
+        environment.logger.info(
+            "websocket closed",
+            metadata: plan.logMetadata.merging([
+                "duration-ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
+                // 1006: the socket ended without a close frame either way.
+                "close-code": "\(UInt16(webSocketErrorCode: occasional?.closeCode ?? .unknown(1006)))",
+                "cause": "\(occasional?.dropCause ?? "-")",
+            ]) { $1 })
     }
 
     private func noteClose(_ code: WebSocketErrorCode) {
@@ -223,7 +226,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
         let verdict = rateLimit.admit(bytes: bytes, now: now, messages: settings.clientMessageRate, bytes: settings.clientByteRate)
         guard verdict != .admitted else { return true }
-        let reason = verdict == .tooManyMessages
+        let reason =
+            verdict == .tooManyMessages
             ? "more than \(settings.clientMessagesPerSecond) messages per second" : "more than \(settings.clientBytesPerSecond) bytes per second"
         counters.rateLimitedCloses.add(1)
         closeTelling(.policyViolation, reason: reason)

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why a request head was refused, with the status to answer.
 package struct HTTPRequestError: Error, Equatable {

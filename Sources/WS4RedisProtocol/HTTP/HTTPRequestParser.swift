@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Finds and parses request heads (RFC 9112 §2-§6) in the bytes a connection received: a state
 /// machine over one cumulation buffer that remembers how far it looked, so a head dripped in byte

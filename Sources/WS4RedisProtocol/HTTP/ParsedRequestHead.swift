@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An HTTP/1.x request head as the standalone listener needs it.
 package struct ParsedRequestHead {

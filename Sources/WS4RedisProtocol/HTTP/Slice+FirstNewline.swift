@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension Slice<UnsafeRawBufferPointer> {
     /// memchr: a head is scanned for line ends twice, and a generic search costs several
