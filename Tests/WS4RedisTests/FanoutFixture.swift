@@ -65,6 +65,15 @@ final class FanoutFixture {
         multiplexer.connected(PubSubConnection(redis, sharded: false), shard: 0)
     }
 
+    /// A subscriber of `channel` on hub `hub`, joined through the port; confirmed by Redis unless told otherwise.
+    func subscriber(of channel: String, hub: Int = 0, confirmed: Bool = true) -> RecordingSubscriber {
+        let subscriber = RecordingSubscriber(channels: [channel])
+        subscriber.channels = hubs[hub].join(subscriber, channels: subscriber.channels)
+        settle()
+        if confirmed { confirm(channel) }
+        return subscriber
+    }
+
     /// Runs every loop until nothing is left to do: hops between the hubs and the multiplexer settle.
     func settle() {
         for _ in 0..<4 {

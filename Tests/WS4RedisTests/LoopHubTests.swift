@@ -18,10 +18,7 @@ final class LoopHubTests: XCTestCase {
 
     func testASecondSubscriberOfAConfirmedChannelIsConfirmedAtOnceWithoutASubscribe() throws {
         let fanout = try FanoutFixture()
-        let first = RecordingSubscriber(channels: ["broadcast:f"])
-        _ = fanout.hubs[0].join(first, channels: first.channels)
-        fanout.settle()
-        fanout.confirm("broadcast:f")
+        _ = fanout.subscriber(of: "broadcast:f")
         _ = try fanout.sentToRedis()
         let second = RecordingSubscriber(channels: ["broadcast:f"])
         _ = fanout.hubs[0].join(second, channels: second.channels)
@@ -30,7 +27,7 @@ final class LoopHubTests: XCTestCase {
         XCTAssertEqual(try fanout.sentToRedis(), [])
     }
 
-    func testAConnectionWithoutChannelsIsConfirmedOnlyByItsChannels() throws {
+    func testAConnectionWithoutChannelsJoinsTheLoopWithoutASubscribe() throws {
         let fanout = try FanoutFixture()
         let echo = RecordingSubscriber(channels: [])
         XCTAssertEqual(fanout.hubs[0].join(echo, channels: []), [])
@@ -60,11 +57,8 @@ final class LoopHubTests: XCTestCase {
 
     func testASubscriberThatDoesNotTakeAFrameIsNeitherCountedNorFlushed() throws {
         let fanout = try FanoutFixture()
-        let closed = RecordingSubscriber(channels: ["broadcast:f"])
+        let closed = fanout.subscriber(of: "broadcast:f")
         closed.writes = false
-        _ = fanout.hubs[0].join(closed, channels: closed.channels)
-        fanout.settle()
-        fanout.confirm("broadcast:f")
         let frame = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: "x"), allocator: ByteBufferAllocator())
         fanout.hubs[0].deliver([FanoutMessage(channel: "broadcast:f", frame: frame)])
         XCTAssertEqual(closed.flushes, 0)
@@ -113,10 +107,7 @@ final class LoopHubTests: XCTestCase {
 
     func testAfterALostConnectionNewSubscribersWaitForTheResubscription() throws {
         let fanout = try FanoutFixture()
-        let first = RecordingSubscriber(channels: ["broadcast:f"])
-        _ = fanout.hubs[0].join(first, channels: first.channels)
-        fanout.settle()
-        fanout.confirm("broadcast:f")
+        let first = fanout.subscriber(of: "broadcast:f")
         fanout.multiplexer.connectionLost(shard: 0)
         fanout.settle()
         let second = RecordingSubscriber(channels: ["broadcast:f"])
