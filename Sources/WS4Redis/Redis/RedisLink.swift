@@ -36,6 +36,8 @@ final class RedisLink {
     private let timeouts: Total?
     private var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
     private var channel: (any Channel)?
+    /// The connection being made, from connect() until it is made or has failed.
+    private var attempt: EventLoopFuture<(any Channel, ReadWatch)>?
     private var reconnectTask: Scheduled<Void>?
     private var livenessCheck: RepeatedTask?
     /// Consecutive checks that heard nothing while no reply was owed, and while one was.
@@ -73,6 +75,9 @@ final class RedisLink {
         eventLoop.flatSubmit { [self] in
             stopped = true
             reconnectTask?.cancel()
+            // A connection still being made must end before the owner stops the event loops, which
+            // it would otherwise outlive: established() closes one made after the stop.
+            if let attempt { return attempt.flatMap { channel, _ in channel.closeFuture } }
             guard let channel else { return eventLoop.makeSucceededVoidFuture() }
             channel.close(promise: nil)
             // Not close()'s own future: NIO completes it before the close future's callbacks, `down`
@@ -99,9 +104,12 @@ final class RedisLink {
 
     private func connect() {
         guard !stopped else { return }
-        resolvedAddress().flatMap { [self] address in
+        let attempt = resolvedAddress().flatMap { [self] address in
             stopped ? eventLoop.makeFailedFuture(WS4RedisError(.state, "stopped")) : connect(to: address)
-        }.whenComplete { [self] result in
+        }
+        self.attempt = attempt
+        attempt.whenComplete { [self] result in
+            self.attempt = nil
             switch result {
             case .success(let (channel, watch)): established(channel, watch: watch)
             case .failure(let error):
