@@ -15,8 +15,8 @@ APT_PACKAGES := libhiredis-dev libmicrohttpd-dev zlib1g-dev openssl redis-server
   nginx chromium systemd libnginx-mod-nchan dpkg-dev lintian
 HOST_SOURCES := $(wildcard host/*.c) plugin/ws4r_plugin.c
 HOST_HEADERS := $(wildcard host/*.h) plugin/ws4r_plugin.h include/ws4redis.h
-# Embedded into the host binary (host/static_assets.c, .incbin relative to the repository).
-HOST_ASSETS := clients/js/ws4redis.js
+# Embedded into the host binary (host/static_assets.c, host/demo_page.c: .incbin relative to the repository).
+HOST_ASSETS := clients/js/ws4redis.js host/demo_page.html
 SWIFT_SOURCES := Package.swift $(shell find Sources -type f)
 VERSION := $(shell sed -n 's/^\#define WS4R_VERSION_STRING "\(.*\)"/\1/p' include/ws4redis.h)
 # The library's soname is libws4redis.so.$(ABI_MAJOR) (Package.swift links it so).
@@ -42,6 +42,7 @@ $(BUILD_DIR)/libws4redis.so $(BUILD_DIR)/ws4redis-cli &: $(SWIFT_SOURCES)
 	ln -sf libws4redis.so $(BUILD_DIR)/$(SONAME)
 
 $(BUILD_DIR)/ws4redis-host: $(HOST_SOURCES) $(HOST_HEADERS) $(HOST_ASSETS) $(BUILD_DIR)/libws4redis.so
+	@grep -qx '@SETTINGS@' host/demo_page.html || { echo "host/demo_page.html: no line @SETTINGS@ for the settings" >&2; exit 1; }
 	$(CC) $(CFLAGS) -Iinclude -Iplugin -Wa,-I$(CURDIR) $(MHD_CFLAGS) -o $@ $(HOST_SOURCES) \
 	  -L$(BUILD_DIR) -lws4redis $(MHD_LIBS) -ldl -pthread -Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN'
 

@@ -14,24 +14,11 @@ struct MHD_Connection;
 struct MHD_Daemon;
 struct MHD_OptionItem;
 struct pending;
-struct arrival;
 
 /* The PEM text of --tls-cert and --tls-key (tls.c); both NULL: plain HTTP. Owned. */
 struct tls_files {
     char *certificate;
     char *key;
-};
-
-/* The core's handshake_timeout for the connections MHD holds (deadline.c): a watcher thread shuts
-   down every connection that has not sent a complete request head within timeout_ms of its start
-   or of the end of its previous request. */
-struct deadlines {
-    uint32_t timeout_ms;          /* 0: off */
-    pthread_t watcher;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    struct arrival *arrivals;     /* every connection MHD holds */
-    bool running, stopping;
 };
 
 /* The names this server answers for, against DNS rebinding and cross-origin requests to POST
@@ -56,6 +43,7 @@ struct host {
     bool publish_endpoint;        /* POST /publish is served (publish_endpoint on) */
     bool serve_demo_page;         /* GET / is served (demo_page on) */
     bool serve_metrics;           /* GET /metrics is served here (metrics on, no metrics_listen) */
+    size_t max_publish_body;      /* max_message_size: a POST /publish body is a message too */
     struct served_names served_names;
     char *demo_page;              /* the HTML served at "/", from demo_page_render(); owned; NULL when off */
     /* Handshakes waiting for the core's decision, their connections suspended in MHD. Lock order:
@@ -63,9 +51,8 @@ struct host {
     pthread_mutex_t lock;
     struct pending *suspended;    /* list of the waiting ones */
     bool stopping;                /* set by http_quiesce(): no more suspending */
-    struct deadlines deadlines;
     /* With TLS, MHD relays an upgraded connection through a socketpair for as long as the core
-       holds the websocket: its upgrade handle is released only when the core is done (http.c). */
+       holds the websocket: its upgrade handle is released only when the core is done (upgrade.c). */
     struct tls_files tls;
 };
 
@@ -73,36 +60,23 @@ struct host {
    `error`, and leaves host->publisher NULL, so that a later call tries again. */
 int publisher_connect(struct host *host, char *error, size_t size);
 
-/* Initializes and frees what http.c keeps in struct host (the lock). */
+/* Initializes and frees what upgrade.c keeps in struct host (the lock). */
 void http_init(struct host *host);
 void http_destroy(struct host *host);
 
-/* 0 when the libmicrohttpd running (its MHD_get_version()) is one whose request layout http.c's
-   checks for NUL bytes were verified against, as is the one the host was built with; else -1 with
+/* 0 when the libmicrohttpd running (its MHD_get_version()) is one whose request layout the
+   checks for NUL bytes (nul_checks.c) were verified against, as is the one the host was built with; else -1 with
    the reason in `reason`. */
 int http_check_mhd_version(const char *running, char *reason, size_t size);
 
-/* Starts the HTTP daemon (own polling thread) on `address`; NULL on failure (MHD logged why). */
+/* Starts the HTTP daemon (own polling thread) on `address` (routes.c); NULL on failure (MHD logged
+   why). After ws4r_server_start(): each connection's request heads are watched by the core. */
 struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address);
 
 /* Before MHD_stop_daemon() (which must not meet a suspended connection): resumes every connection
    still waiting for a handshake decision (they get 503) and makes later handshakes answer 503 at
    once. Decisions that arrive afterwards are dropped. Any thread but MHD's. */
 void http_quiesce(struct host *host);
-
-/* Starts the watcher (none when timeout_ms is 0); -1 with errno on failure. Before MHD starts. */
-int deadlines_start(struct deadlines *deadlines, uint32_t timeout_ms);
-/* Stops the watcher; after MHD stopped. Accepts one that never started. */
-void deadlines_stop(struct deadlines *deadlines);
-/* MHD's thread: a connection arrived (NULL when the watcher is off or memory ran out: then the
-   connection has no deadline), or went (accepts NULL). */
-struct arrival *deadline_add(struct deadlines *deadlines, int fd);
-void deadline_remove(struct deadlines *deadlines, struct arrival *arrival);
-/* MHD's thread: the request head is complete; the request is done (the next one's deadline runs);
-   the socket went to the core (no deadline ever again). All accept NULL. */
-void deadline_met(struct deadlines *deadlines, struct arrival *arrival);
-void deadline_restart(struct deadlines *deadlines, struct arrival *arrival);
-void deadline_hand_over(struct deadlines *deadlines, struct arrival *arrival);
 
 /* Reads both PEM files; both paths NULL: plain HTTP (tls stays empty). 0, or -1 with the reason
    printed (a file unreadable, no TLS in libmicrohttpd). */
@@ -134,6 +108,15 @@ struct demo_settings {
    user's notifications, with the JS client of static_assets.c. Free it with free(); NULL when out
    of memory. */
 char *demo_page_render(const struct demo_settings *settings);
+
+/* Builds the file at `path` into the binary's .rodata, between name##_start and name##_end: the
+   assembler's .incbin copies it at build time (C has no #embed before C23). The path is relative to
+   the repository root, which the build puts on the assembler's include path (-Wa,-I). The labels
+   are local to the object, so they are hidden: references must not go through the GOT. */
+#define HOST_EMBED(name, path)                                                                         \
+    __asm__(".pushsection .rodata\n" #name "_start:\n.incbin \"" path "\"\n" #name "_end:\n.popsection\n"); \
+    extern const char name##_start[] __attribute__((visibility("hidden")));                            \
+    extern const char name##_end[] __attribute__((visibility("hidden")))
 
 /* A file built into the binary (static_assets.c), served as it is. */
 struct static_asset {

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 /* How long the core may take to close every websocket at shutdown. */
 #define STOP_TIMEOUT_MS 5000
@@ -51,8 +50,9 @@ static void usage(const ws4r_api *api) {
           "Every other option goes to the core, whose own listener (its --listen) stays off. The host asks\n"
           "the core for the effective values of the settings it needs itself (command line, WS4REDIS_*,\n"
           "--config): the endpoint switches, --redis-url and --prefix (the demo's publisher), --url-prefix,\n"
-          "--heartbeat and --heartbeat-interval (the demo page), --allowed-origins (POST /publish), and\n"
-          "--handshake-timeout (the deadline of a request head on MHD's connections; 0: none).\n",
+          "--heartbeat and --heartbeat-interval (the demo page), --allowed-origins and --max-message-size\n"
+          "(POST /publish). The core watches MHD's connections for --handshake-timeout (a request head's\n"
+          "deadline) and lifts the descriptor limit, as for its own listener.\n",
           stdout);
     if (api != NULL) {
         fputs("\n", stdout);
@@ -201,6 +201,7 @@ static void take_settings(struct host *host, const struct options *options) {
     host->serve_metrics = setting_on(host, "metrics") && core_setting(host, "metrics_listen")[0] == '\0';
     host->served_names.listen_host = options->listen_host;
     host->served_names.allowed_origins = core_setting(host, "allowed_origins");
+    host->max_publish_body = (size_t)strtoull(core_setting(host, "max_message_size"), NULL, 10);
 }
 
 /* Creates the core server from the forwarded options and the environment. Returns 0, 2 when the
@@ -267,15 +268,6 @@ static int resolve(const struct options *options, struct sockaddr_storage *addre
     return 0;
 }
 
-/* Each websocket holds a descriptor in this process: lift the soft limit (often 1024) to the hard one. */
-static void raise_descriptor_limit(void) {
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
-}
-
 /* Blocks SIGINT and SIGTERM in this thread and, by inheritance, in every thread started later (MHD's,
    the core's), so that only wait_for_stop_signal() receives them. SIGPIPE is ignored because a
    client that hangs up must cost a failed write, not the process. */
@@ -314,12 +306,6 @@ static struct MHD_Daemon *start_http(struct host *host, const struct options *op
     return daemon;
 }
 
-/* The core's handshake_timeout in ms, a whole number the core has validated; beyond 32 bits: the most. */
-static uint32_t handshake_timeout_ms(const struct host *host) {
-    unsigned long long value = strtoull(core_setting(host, "handshake_timeout"), NULL, 10);
-    return value > UINT32_MAX ? UINT32_MAX : (uint32_t)value;
-}
-
 /* The demo page, when it is on (rendered once: the settings it shows never change). */
 static int render_demo_page(struct host *host) {
     if (!host->serve_demo_page)
@@ -354,10 +340,6 @@ static int start(struct host *host, const struct options *options, struct MHD_Da
     host->served_names.tls = tls_enabled(&host->tls);
     if (start_server(host) != 0 || create_publisher(host) != 0)
         return -1;
-    if (deadlines_start(&host->deadlines, handshake_timeout_ms(host)) != 0) {
-        perror("ws4redis-host: cannot start the handshake deadline watcher");
-        return -1;
-    }
     *daemon = start_http(host, options);
     return *daemon != NULL ? 0 : -1;
 }
@@ -375,7 +357,6 @@ static void shut_down(struct host *host, struct MHD_Daemon *daemon, void *plugin
         http_quiesce(host);
         MHD_stop_daemon(daemon);
     }
-    deadlines_stop(&host->deadlines);
     tls_free(&host->tls);
     if (host->api != NULL) {
         host->api->server_destroy(host->server);
@@ -407,7 +388,8 @@ int main(int argc, char **argv) {
         free(options.core_argv);
         return EXIT_FAILURE;
     }
-    raise_descriptor_limit();
+    /* Each websocket holds a descriptor in this process. */
+    host.api->lift_descriptor_limit();
     http_init(&host);
 
     struct MHD_Daemon *daemon = NULL;

@@ -28,9 +28,9 @@ extern "C" {
 #endif
 
 #define WS4R_VERSION_MAJOR 0
-#define WS4R_VERSION_MINOR 4
+#define WS4R_VERSION_MINOR 5
 #define WS4R_VERSION_PATCH 0
-#define WS4R_VERSION_STRING "0.4.0"
+#define WS4R_VERSION_STRING "0.5.0"
 /** (major << 16) | (minor << 8) | patch, comparable with ws4r_version_number(). */
 #define WS4R_VERSION_NUMBER ((WS4R_VERSION_MAJOR << 16) | (WS4R_VERSION_MINOR << 8) | WS4R_VERSION_PATCH)
 /** The ABI major version: bumped on any incompatible change of this header. */
@@ -274,7 +274,55 @@ int ws4r_server_stats(ws4r_server *server, ws4r_stats *stats);
  */
 int ws4r_server_metrics(ws4r_server *server, char *out, size_t capacity, size_t *length);
 
+/** Content type of ws4r_server_health()'s text. Since 0.5.0. */
+#define WS4R_HEALTH_CONTENT_TYPE "application/json"
+
+/**
+ * The health document `/healthz` serves, one line of JSON: "status" ("ok", or "degraded" while the
+ * Redis subscriber connection is down), "redis_connected", and the live figures of ws4r_stats.
+ * Serve it with 200 either way: the server keeps serving and reconnects to Redis by itself.
+ * Copied out as by ws4r_server_metrics(). Any thread. Since 0.5.0.
+ */
+int ws4r_server_health(ws4r_server *server, char *out, size_t capacity, size_t *length);
+
+/**
+ * Lifts the process's soft RLIMIT_NOFILE to its hard limit, as `ws4redis serve` does at start:
+ * every websocket holds a descriptor, and the usual soft limit of 1,024 would refuse sockets long
+ * before any other limit. Process-wide, so the library never does it unasked; call it before
+ * ws4r_server_start() (which sizes the descriptor table by the limit). Returns the soft limit now
+ * in force, 0 when it cannot be read. Any thread. Since 0.5.0.
+ */
+uint64_t ws4r_lift_descriptor_limit(void);
+
 /* ---- Hosting: a host (e.g. on libmicrohttpd) parses HTTP and hands upgraded sockets over. ---- */
+
+/**
+ * A connection a host holds while its own HTTP stack reads request heads, under the server's
+ * handshake_timeout (slowloris): unless ws4r_arrival_head_read() is called within that time from
+ * ws4r_server_watch_arrival() (or from the last ws4r_arrival_awaiting_head()), the core shuts the
+ * socket down (shutdown(2), SHUT_RDWR, from a core thread; never close(2)) and the host sees the
+ * end of the stream and closes the connection as usual. Since 0.5.0.
+ */
+typedef struct ws4r_arrival ws4r_arrival;
+
+/**
+ * Starts watching `fd`, a connection the host has just accepted. *out gets NULL, with WS4R_OK,
+ * when handshake_timeout is 0 (nothing to watch); every ws4r_arrival_* function accepts NULL.
+ * WS4R_ESTATE before ws4r_server_start() or after ws4r_server_stop(). Once the server stopped,
+ * no socket is shut down any more, but the arrival stays valid until destroyed. Any thread.
+ */
+int ws4r_server_watch_arrival(ws4r_server *server, int fd, ws4r_arrival **out);
+/** A complete request head arrived: the deadline stops while the host answers the request. */
+void ws4r_arrival_head_read(ws4r_arrival *arrival);
+/** The request was answered and the connection is kept alive: the next head has the whole
+ *  handshake_timeout again. No effect after ws4r_arrival_handed_over(). */
+void ws4r_arrival_awaiting_head(ws4r_arrival *arrival);
+/** The socket was handed to ws4r_server_adopt() (or otherwise left HTTP): never shut down again. */
+void ws4r_arrival_handed_over(ws4r_arrival *arrival);
+/** Stops watching and frees; call it before the host closes `fd`, so that the core never shuts down
+ *  a descriptor number that was reused. Accepts NULL. The functions on one arrival must not be
+ *  called concurrently; different arrivals may be used from different threads. */
+void ws4r_arrival_destroy(ws4r_arrival *arrival);
 
 /** An HTTP request as a host parsed it. All pointers are borrowed for the call. */
 typedef struct ws4r_request {
@@ -458,6 +506,14 @@ typedef struct ws4r_api {
     int (*server_metrics)(ws4r_server *server, char *out, size_t capacity, size_t *length);
     /* Since 0.4.0. */
     const char *(*server_setting)(const ws4r_server *server, const char *name);
+    /* Since 0.5.0. */
+    int (*server_health)(ws4r_server *server, char *out, size_t capacity, size_t *length);
+    uint64_t (*lift_descriptor_limit)(void);
+    int (*server_watch_arrival)(ws4r_server *server, int fd, ws4r_arrival **out);
+    void (*arrival_head_read)(ws4r_arrival *arrival);
+    void (*arrival_awaiting_head)(ws4r_arrival *arrival);
+    void (*arrival_handed_over)(ws4r_arrival *arrival);
+    void (*arrival_destroy)(ws4r_arrival *arrival);
 } ws4r_api;
 
 /**

@@ -68,6 +68,13 @@ static const ws4r_api api_v1 = {
     .publisher_fetch = ws4r_publisher_fetch,
     .server_metrics = ws4r_server_metrics,
     .server_setting = ws4r_server_setting,
+    .server_health = ws4r_server_health,
+    .lift_descriptor_limit = ws4r_lift_descriptor_limit,
+    .server_watch_arrival = ws4r_server_watch_arrival,
+    .arrival_head_read = ws4r_arrival_head_read,
+    .arrival_awaiting_head = ws4r_arrival_awaiting_head,
+    .arrival_handed_over = ws4r_arrival_handed_over,
+    .arrival_destroy = ws4r_arrival_destroy,
 };
 
 const ws4r_api *ws4r_get_api(unsigned abi_version) {

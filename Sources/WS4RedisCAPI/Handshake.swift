@@ -1,20 +1,24 @@
 import CWS4Redis
+import NIOCore
 import WS4Redis
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// What a `ws4r_handshake *` points to: the decision and its response, as C strings it owns.
+/// What a `ws4r_handshake *` points to: the decision and its response, as C strings it owns, and
+/// the event loop the decision chose for the socket.
 final class HandshakeHandle {
     let decision: HandshakeDecision
+    let loop: any EventLoop
     let status: Int32
     let reason: UnsafeMutablePointer<CChar>
     let body: UnsafeMutablePointer<CChar>
     let headers: [(name: UnsafeMutablePointer<CChar>, value: UnsafeMutablePointer<CChar>)]
 
-    init(_ decision: HandshakeDecision) {
+    init(_ decision: HandshakeDecision, loop: any EventLoop) {
         self.decision = decision
+        self.loop = loop
         switch decision {
         case .accepted(let accepted):
             (status, reason, body) = (101, strdup("Switching Protocols"), strdup(""))
@@ -63,8 +67,13 @@ extension HandshakeRequest {
 public func cServerCheckHandshake(_ pointer: OpaquePointer?, _ request: UnsafePointer<ws4r_request>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let handle = serverHandle(pointer), let server = handle.server, let request, let out else { return WS4R_EINVAL }
     do {
-        let decision = try server.decide(try HandshakeRequest(request)).wait()
-        out.pointee = OpaquePointer(Unmanaged.passRetained(HandshakeHandle(decision)).toOpaque())
+        let (progress, loop) = try server.decision(for: try HandshakeRequest(request))
+        let decision: HandshakeDecision
+        switch progress {
+        case .decided(let decided): decision = decided
+        case .awaiting(let awaited): decision = try awaited.wait()
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(HandshakeHandle(decision, loop: loop)).toOpaque())
         if case .refused(let refusal) = decision {
             handle.record("handshake refused: \(refusal.status) \(refusal.body)")
             return WS4R_EHANDSHAKE
@@ -81,8 +90,8 @@ private struct HandshakeCompletion: @unchecked Sendable {
     let function: ws4r_handshake_fn
     let context: UnsafeMutableRawPointer?
 
-    func callAsFunction(_ decision: HandshakeDecision) {
-        function(context, OpaquePointer(Unmanaged.passRetained(HandshakeHandle(decision)).toOpaque()))
+    func callAsFunction(_ decision: HandshakeDecision, loop: any EventLoop) {
+        function(context, OpaquePointer(Unmanaged.passRetained(HandshakeHandle(decision, loop: loop)).toOpaque()))
     }
 }
 
@@ -93,12 +102,13 @@ public func cServerCheckHandshakeAsync(
     guard let handle = serverHandle(pointer), let server = handle.server, let request, let done else { return WS4R_EINVAL }
     let completion = HandshakeCompletion(function: done, context: context)
     return handle.recording {
-        switch try server.decision(for: try HandshakeRequest(request)) {
+        let (progress, loop) = try server.decision(for: try HandshakeRequest(request))
+        switch progress {
         case .decided(let decision):
-            completion(decision)
+            completion(decision, loop: loop)
         case .awaiting(let decision):
             decision.whenComplete { result in
-                completion((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")))
+                completion((try? result.get()) ?? .refused(HandshakeRefusal(status: 503, body: "the server is shutting down\n")), loop: loop)
             }
         }
     }
@@ -164,6 +174,6 @@ public func cServerAdopt(
     }
     let prefaceBytes = prefaceLength > 0 ? Array(UnsafeRawBufferPointer(start: preface, count: prefaceLength)) : []
     return handle.recording {
-        try server.adopt(accepted, descriptor: descriptor, preface: prefaceBytes) { onClose() }
+        try server.adopt(accepted, descriptor: descriptor, preface: prefaceBytes, on: handshake.loop) { onClose() }
     }
 }

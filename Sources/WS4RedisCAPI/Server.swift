@@ -131,3 +131,14 @@ public func cServerMetrics(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointe
 func cStaticString(_ text: StaticString) -> UnsafePointer<CChar> {
     UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
+
+@_cdecl("ws4r_server_health")
+public func cServerHealth(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ length: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let server = serverHandle(pointer)?.server else { return WS4R_EINVAL }
+    return copyOut(server.stats().healthJSON, to: out, capacity: capacity, length: length)
+}
+
+@_cdecl("ws4r_lift_descriptor_limit")
+public func cLiftDescriptorLimit() -> UInt64 {
+    DescriptorTable.liftSoftLimit().map { UInt64($0) } ?? 0
+}

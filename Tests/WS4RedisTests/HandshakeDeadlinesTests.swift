@@ -10,7 +10,7 @@ final class HandshakeDeadlinesTests: XCTestCase {
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     func testTheSweepClosesOnlyExpiredArmedSockets() throws {
-        let deadlines = HandshakeDeadlines(timeout: .seconds(10))
+        let deadlines = ChannelDeadlines(timeout: .seconds(10))
         let channels = try (0..<3).map { _ in try connectedChannel() }
         let tickets = channels.enumerated().map { deadlines.arm($1, now: start + .milliseconds(Int64($0))) }
         deadlines.disarm(tickets[1])
@@ -23,7 +23,7 @@ final class HandshakeDeadlinesTests: XCTestCase {
     }
 
     func testDisarmedSlotsLeaveTheFrontAtOnce() throws {
-        let deadlines = HandshakeDeadlines(timeout: .seconds(10))
+        let deadlines = ChannelDeadlines(timeout: .seconds(10))
         let channels = try (0..<3).map { _ in try connectedChannel() }
         let tickets = channels.map { deadlines.arm($0, now: start) }
         deadlines.disarm(tickets[1])
@@ -40,9 +40,9 @@ final class HandshakeDeadlinesTests: XCTestCase {
     }
 
     func testTheSweepIntervalFollowsTheTimeoutWithinBounds() {
-        XCTAssertEqual(HandshakeDeadlines(timeout: .seconds(10)).sweepInterval, .seconds(1))
-        XCTAssertEqual(HandshakeDeadlines(timeout: .seconds(2)).sweepInterval, .milliseconds(200))
-        XCTAssertEqual(HandshakeDeadlines(timeout: .milliseconds(100)).sweepInterval, .milliseconds(50))
+        XCTAssertEqual(ChannelDeadlines(timeout: .seconds(10)).sweepInterval, .seconds(1))
+        XCTAssertEqual(ChannelDeadlines(timeout: .seconds(2)).sweepInterval, .milliseconds(200))
+        XCTAssertEqual(ChannelDeadlines(timeout: .milliseconds(100)).sweepInterval, .milliseconds(50))
     }
 
     private func connectedChannel() throws -> EmbeddedChannel {

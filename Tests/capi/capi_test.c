@@ -8,6 +8,7 @@
 #include <ws4redis.h>
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -862,6 +865,117 @@ static void test_errmsg_per_thread(const struct env *env) {
     ws4r_server_destroy(server);
 }
 
+/* The health document /healthz serves, copied out as the metrics text is. */
+static void test_server_health(const struct env *env) {
+    ws4r_server *server = server_with_args(env, NULL, 0, NULL, NULL);
+    if (server == NULL)
+        return;
+    size_t length = 0;
+    char none[1];
+    int status = ws4r_server_health(server, none, 0, &length);
+    check(status == WS4R_ELIMIT && length > 0, "capacity 0: %s, length %zu", ws4r_strerror(status), length);
+    char *text = malloc(length + 1);
+    size_t written = 0;
+    status = ws4r_server_health(server, text, length + 1, &written);
+    check(status == WS4R_OK && written == length && strlen(text) == length, "length + 1: %s, %zu bytes", ws4r_strerror(status), written);
+    check(strncmp(text, "{\"status\":\"", 11) == 0 && strstr(text, "\"redis_connected\":") != NULL &&
+              strstr(text, "\"connections\":0") != NULL && text[length - 1] == '\n',
+          "a line of JSON with status, redis_connected and the figures: %s", text);
+    free(text);
+    check(ws4r_server_health(NULL, none, sizeof none, NULL) == WS4R_EINVAL, "NULL server: EINVAL");
+    check(ws4r_get_api(WS4R_ABI_VERSION)->server_health == ws4r_server_health, "server_health is in the function table");
+    ws4r_server_destroy(server);
+}
+
+static void test_lift_descriptor_limit(const struct env *env) {
+    (void)env;
+    struct rlimit before, after;
+    getrlimit(RLIMIT_NOFILE, &before);
+    if (before.rlim_cur > 64 && before.rlim_cur == before.rlim_max) {
+        /* Lower it first, so that the lift has something to do. */
+        struct rlimit lowered = { .rlim_cur = 64, .rlim_max = before.rlim_max };
+        setrlimit(RLIMIT_NOFILE, &lowered);
+    }
+    uint64_t lifted = ws4r_get_api(WS4R_ABI_VERSION)->lift_descriptor_limit();
+    getrlimit(RLIMIT_NOFILE, &after);
+    check(after.rlim_cur == after.rlim_max && lifted == (uint64_t)after.rlim_cur,
+          "the soft limit is the hard one (%llu), and that is returned (%llu)", (unsigned long long)after.rlim_max,
+          (unsigned long long)lifted);
+}
+
+/* Whether the peer of a watched socket has seen it shut down (EOF), waiting at most `ms`. */
+static bool shut_down_within(int peer, int ms) {
+    struct pollfd event = { .fd = peer, .events = POLLIN };
+    char byte;
+    return poll(&event, 1, ms) == 1 && recv(peer, &byte, 1, MSG_DONTWAIT) == 0;
+}
+
+/* Connections a host holds while it reads request heads: the core shuts down those whose head
+   did not arrive within handshake_timeout, never one whose head arrived, and never one handed over. */
+static void test_arrivals(const struct env *env) {
+    const char *const args[] = { "--handshake-timeout", "300" };
+    ws4r_server *server = server_with_args(env, args, 2, NULL, NULL);
+    if (server == NULL)
+        return;
+    enum { SILENT, HEAD_READ, NEXT_REQUEST, HANDED_OVER, COUNT };
+    int pairs[COUNT][2];
+    ws4r_arrival *arrivals[COUNT] = { 0 };
+    for (int i = 0; i < COUNT; i++) {
+        socketpair(AF_UNIX, SOCK_STREAM, 0, pairs[i]);
+        int status = ws4r_server_watch_arrival(server, pairs[i][0], &arrivals[i]);
+        check(status == WS4R_OK && arrivals[i] != NULL, "watch_arrival %d: %s", i, ws4r_strerror(status));
+    }
+    ws4r_arrival_head_read(arrivals[HEAD_READ]);
+    ws4r_arrival_head_read(arrivals[NEXT_REQUEST]);
+    ws4r_arrival_awaiting_head(arrivals[NEXT_REQUEST]);
+    ws4r_arrival_head_read(arrivals[HANDED_OVER]);
+    ws4r_arrival_handed_over(arrivals[HANDED_OVER]);
+    ws4r_arrival_awaiting_head(arrivals[HANDED_OVER]);
+    check(shut_down_within(pairs[SILENT][1], 5000), "no request head: shut down");
+    check(shut_down_within(pairs[NEXT_REQUEST][1], 5000), "a kept-alive connection without its next head: shut down");
+    /* Both deadlines above passed, so these two would have been shut down by now. */
+    check(!shut_down_within(pairs[HEAD_READ][1], 0), "its head arrived: left alone");
+    check(!shut_down_within(pairs[HANDED_OVER][1], 0), "handed over (then awaiting_head): left alone");
+    for (int i = 0; i < COUNT; i++) {
+        ws4r_arrival_destroy(arrivals[i]);
+        close(pairs[i][0]);
+        close(pairs[i][1]);
+    }
+    ws4r_arrival_destroy(NULL);
+    ws4r_arrival_head_read(NULL);
+
+    /* Destroyed before its deadline: its descriptor is the host's again, never shut down. */
+    int pair[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
+    ws4r_arrival *released = NULL;
+    ws4r_server_watch_arrival(server, pair[0], &released);
+    ws4r_arrival_destroy(released);
+    int canary[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, canary);
+    ws4r_arrival *later = NULL;
+    ws4r_server_watch_arrival(server, canary[0], &later);
+    check(shut_down_within(canary[1], 5000), "a later silent one is shut down ...");
+    check(!shut_down_within(pair[1], 0), "... while the destroyed one is left alone");
+    ws4r_arrival_destroy(later);
+    close(pair[0]), close(pair[1]), close(canary[0]), close(canary[1]);
+
+    check(ws4r_server_stop(server, 2000) == WS4R_OK, "server_stop");
+    ws4r_arrival *stopped = (ws4r_arrival *)1;
+    check(ws4r_server_watch_arrival(server, 0, &stopped) == WS4R_ESTATE && stopped == NULL, "a stopped server: ESTATE, *out NULL");
+    ws4r_server_destroy(server);
+
+    const char *const off[] = { "--handshake-timeout", "0" };
+    server = server_with_args(env, off, 2, NULL, NULL);
+    if (server == NULL)
+        return;
+    ws4r_arrival *none = (ws4r_arrival *)1;
+    check(ws4r_server_watch_arrival(server, 0, &none) == WS4R_OK && none == NULL, "handshake_timeout 0: OK and nothing to watch");
+    ws4r_server_destroy(server);
+    const ws4r_api *api = ws4r_get_api(WS4R_ABI_VERSION);
+    check(api->server_watch_arrival == ws4r_server_watch_arrival && api->arrival_destroy == ws4r_arrival_destroy,
+          "the arrival functions are in the function table");
+}
+
 int main(void) {
     static const struct {
         const char *name;
@@ -882,6 +996,9 @@ int main(void) {
         { "publisher_fetch", test_publisher_fetch },
         { "server_setting", test_server_setting },
         { "errmsg per thread", test_errmsg_per_thread },
+        { "server_health", test_server_health },
+        { "lift_descriptor_limit", test_lift_descriptor_limit },
+        { "arrivals under handshake_timeout", test_arrivals },
     };
     struct env env = { .redis_url = getenv("REDIS_URL") };
     const char *port = getenv("REDIS_PORT");

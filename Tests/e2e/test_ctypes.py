@@ -26,7 +26,8 @@ API_FUNCTIONS = """strerror version_number version_string config_init stats_init
     handshake_body handshake_header_count handshake_header handshake_free server_adopt publisher_create publisher_publish
     publisher_errmsg publisher_destroy settings_help server_create_with_args server_set_authorizer auth_result_set_user
     auth_result_add_group auth_result_set_session auth_result_set_allowed_flags auth_result_deny token_mint
-    server_check_handshake_async publisher_fetch server_metrics server_setting""".split()
+    server_check_handshake_async publisher_fetch server_metrics server_setting server_health lift_descriptor_limit
+    server_watch_arrival arrival_head_read arrival_awaiting_head arrival_handed_over arrival_destroy""".split()
 
 
 class Api(ctypes.Structure):

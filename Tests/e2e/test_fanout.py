@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import redis
 
@@ -10,6 +11,7 @@ from e2e_helpers import (
     Server,
     assert_all_received,
     close_all,
+    http_get,
     open_client,
     open_clients,
     receive_n,
@@ -236,3 +238,30 @@ def test_facilities_and_flags(server: Server, r: redis.Redis) -> None:
             await close_all([*named.values(), silent, *many])
 
     run_async(body(), 60, "facilities and flags")
+
+
+def loop_connections(server: Server) -> dict[str, int]:
+    """ws4redis_loop_connections by loop, from /metrics."""
+    status, _, body = http_get(server.port, "/metrics")
+    assert status == 200, f"GET /metrics: {status}"
+    found = re.findall(rb'^ws4redis_loop_connections\{loop="(\d+)"\} (\d+)', body, re.MULTILINE)
+    return {loop.decode(): int(count) for loop, count in found}
+
+
+def test_websockets_land_on_every_event_loop(server: Server) -> None:
+    """With two event loops (--threads 2) the websockets are spread over both: a host once gave
+    every adopted socket the same loop, because the handshake's decision and the adoption each took
+    the next loop of the round robin."""
+    n_clients = 20
+
+    async def body() -> None:
+        clients = await open_clients(server.url("loops"), n_clients)
+        try:
+            await server.await_stats(lambda s: s["connections"] == n_clients, f"{n_clients} connections")
+            by_loop = loop_connections(server)
+            assert sorted(by_loop) == ["0", "1"] and sum(by_loop.values()) == n_clients, f"connections by loop: {by_loop}"
+            assert min(by_loop.values()) >= n_clients // 4, f"one loop holds nearly every websocket: {by_loop}"
+        finally:
+            await close_all(clients)
+
+    run_async(body(), 60, "websockets on every loop")

@@ -85,14 +85,22 @@ def test_publish_takes_same_origin_requests_only(mode: str, server_factory: Call
 
 @pytest.mark.parametrize("mode", HOST_MODES)
 def test_switches_come_from_the_core_config_file(mode: str, server_factory: Callable[..., Server], tmp_path: Path) -> None:
-    """The host asks the core for the effective settings: a --config file turns the demo on."""
+    """The host asks the core for the effective settings, so a --config file configures it as it
+    configures `ws4redis serve`: the demo page and its heartbeat, POST /publish and its body limit
+    (max_message_size), and the deadline of a request head on the host's own connections."""
     config = tmp_path / "ws4redis.conf"
-    config.write_text("demo_page = on\npublish_endpoint = on\nheartbeat = --beat--\n")
+    config.write_text("demo_page = on\npublish_endpoint = on\nheartbeat = --beat--\nmax_message_size = 100\nhandshake_timeout = 500\n")
     server = server_factory(mode, "--config", str(config))
     status, headers, page = http_get(server.port, "/")
     assert status == 200 and headers["content-type"].startswith("text/html"), f"GET /: {status} {headers}"
     assert b'"--beat--"' in page, "the page shows the heartbeat of the config file"
-    assert post(server.port, "/publish?facility=chat")[0] == 200
+    assert post(server.port, "/publish?facility=chat", b"x" * 100)[0] == 200
+    status, body = post(server.port, "/publish?facility=chat", b"x" * 101)
+    assert status == 413, f"a body past max_message_size 100: {status} {body!r}"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as silent:
+        silent.sendall(b"GET / HTTP/1.1\r\nHost: x")
+        # handshake_timeout 500 ms, not the default 10 s: the host's connection is dropped.
+        assert silent.recv(65536) == b"", "an incomplete request head is dropped after handshake_timeout"
 
 
 def test_metrics_off(mode: str, server_factory: Callable[..., Server]) -> None:

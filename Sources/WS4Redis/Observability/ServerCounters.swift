@@ -12,6 +12,9 @@ package final class ServerCounters: Sendable {
     private let factory: PrometheusMetricsFactory
 
     let connections = Level()
+    /// The websockets of each event loop, by the loop's index: a loop that gets every socket
+    /// shows (`ws4redis_loop_connections{loop="N"}`).
+    let loopConnections: [Level]
     let subscriptions = Level()
     let channels = Level()
     let redisConnected = Atomic<Bool>(false)
@@ -37,7 +40,7 @@ package final class ServerCounters: Sendable {
     private let levelGauges: [(Level, CoreMetrics.Gauge)]
     private let redisConnectedGauge: CoreMetrics.Gauge
 
-    package init() {
+    package init(loops: Int = 1) {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[Self.deliveryLatencyName] = [
@@ -61,11 +64,16 @@ package final class ServerCounters: Sendable {
         publishFailures = Total("ws4redis_client_publish_failures_total", factory: factory)
         redisTimeouts = Total("ws4redis_redis_timeouts_total", factory: factory)
         deliveryLatency = CoreMetrics.Timer(label: Self.deliveryLatencyName, factory: factory)
-        levelGauges = [
+        var levelGauges = [
             (connections, CoreMetrics.Gauge(label: "ws4redis_connections", factory: factory)),
             (subscriptions, CoreMetrics.Gauge(label: "ws4redis_subscriptions", factory: factory)),
             (channels, CoreMetrics.Gauge(label: "ws4redis_channels", factory: factory)),
         ]
+        loopConnections = (0..<loops).map { _ in Level() }
+        levelGauges += loopConnections.enumerated().map { index, level in
+            (level, CoreMetrics.Gauge(label: "ws4redis_loop_connections", dimensions: [("loop", String(index))], factory: factory))
+        }
+        self.levelGauges = levelGauges
         redisConnectedGauge = CoreMetrics.Gauge(label: "ws4redis_redis_connected", factory: factory)
     }
 

@@ -19,11 +19,16 @@ package enum DescriptorTable {
     }
 
     /// Lifts the soft descriptor limit (often 1,024) to the hard one, for a process whose every
-    /// websocket holds a descriptor (`ws4redis serve`; the C host does the same itself).
-    package static func liftSoftLimit() {
-        guard var limit = limit(), limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(resource, &limit)
+    /// websocket holds a descriptor (`ws4redis serve`, and the C host through the C ABI). Returns
+    /// the soft limit in force afterwards, nil when it cannot be read.
+    @discardableResult
+    package static func liftSoftLimit() -> rlim_t? {
+        guard var limit = limit() else { return nil }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(resource, &limit)
+        }
+        return Self.limit()?.rlim_cur
     }
 
     /// The process's RLIMIT_NOFILE, nil when it cannot be read.

@@ -43,12 +43,12 @@ final class HTTPFrontHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var received: ByteBuffer?
     /// Drops connections that do not finish a request in time (slowloris) or idle between requests;
     /// nil without a handshake timeout.
-    private let deadlines: HandshakeDeadlines?
-    private var deadline: HandshakeDeadlines.Ticket?
+    private let deadlines: ChannelDeadlines?
+    private var deadline: ChannelDeadlines.Ticket?
     /// Responses owed beyond `maxOwedBytes`: requests are neither read nor answered until they are written.
     private var waitingForClientToRead = false
 
-    init(server: WS4RedisServer, environment: ConnectionEnvironment?, deadlines: HandshakeDeadlines?, endpoints: Endpoints) {
+    init(server: WS4RedisServer, environment: ConnectionEnvironment?, deadlines: ChannelDeadlines?, endpoints: Endpoints) {
         self.server = server
         self.environment = environment
         self.endpoints = endpoints

@@ -15,7 +15,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     let validator: HandshakeValidator
     let names: ChannelNames
-    private let counters = ServerCounters()
+    private let counters: ServerCounters
     private let logger: Logger
     private let perAddress: ConnectionsPerAddress?
     private let lock = NIOLock()
@@ -35,12 +35,15 @@ public final class WS4RedisServer: @unchecked Sendable {
         let authorizer: HandshakeAuthorizer
         let listeners: LoopListeners?
         let metricsListener: LoopListeners?
+        /// The host's connections still reading a request head; nil without a handshake_timeout.
+        let arrivals: ArrivalDeadlines?
         let timers: [RepeatedTask]
     }
 
     public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
         self.configuration = try configuration.validated()
         self.logger = logger ?? configuration.logFormat.logger(label: "ws4redis", level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        counters = ServerCounters(loops: self.configuration.effectiveIOThreads)
         validator = HandshakeValidator(configuration)
         names = ChannelNames(keyPrefix: configuration.keyPrefix)
         perAddress = configuration.maxConnectionsPerAddress > 0 ? ConnectionsPerAddress(limit: configuration.maxConnectionsPerAddress) : nil
@@ -96,7 +99,10 @@ public final class WS4RedisServer: @unchecked Sendable {
         let settings = ConnectionSettings(configuration)
         let environments = Dictionary(
             uniqueKeysWithValues: hubs.map {
-                (ObjectIdentifier($0.eventLoop as AnyObject), ConnectionEnvironment(settings: settings, counters: counters, logger: logger, subscriptions: $0))
+                (
+                    ObjectIdentifier($0.eventLoop as AnyObject),
+                    ConnectionEnvironment(settings: settings, counters: counters, logger: logger, subscriptions: $0, loop: $0.index)
+                )
             })
         // Messages arrive with room for the largest websocket frame header: each is framed in place, once.
         let subscriber = try SubscriberGroup(
@@ -113,13 +119,14 @@ public final class WS4RedisServer: @unchecked Sendable {
             if configuration.requireRedis { try requireRedis(commands) }
             // Only the core's own listeners read requests: a host's sockets arrive upgraded.
             let listening = configuration.listenAddress != nil || configuration.metricsListenAddress != nil
-            let deadlines = listening && handshakeTimeout > .zero ? hubs.map { _ in HandshakeDeadlines(timeout: handshakeTimeout) } : nil
+            let deadlines = listening && handshakeTimeout > .zero ? hubs.map { _ in ChannelDeadlines(timeout: handshakeTimeout) } : nil
+            let arrivals = handshakeTimeout > .zero ? ArrivalDeadlines(timeout: handshakeTimeout) : nil
             listeners = try configuration.listenAddress.map { try listen(on: $0, loops: loops, environments: environments, deadlines: deadlines) }
             metricsListener = try configuration.metricsListenAddress.map { try listenForMetrics(on: $0, loop: loops[0], deadlines: deadlines?[0]) }
             return Running(
                 group: group, hubs: hubs, environments: environments, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
-                authorizer: authorizer, listeners: listeners, metricsListener: metricsListener,
-                timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs)
+                authorizer: authorizer, listeners: listeners, metricsListener: metricsListener, arrivals: arrivals,
+                timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs) + (arrivals.map { [sweep(of: $0, on: loops[0])] } ?? [])
             )
         } catch {
             listeners?.close()
@@ -169,15 +176,19 @@ public final class WS4RedisServer: @unchecked Sendable {
         return timers
     }
 
+    private func sweep(of arrivals: ArrivalDeadlines, on loop: any EventLoop) -> RepeatedTask {
+        loop.scheduleRepeatedTask(initialDelay: arrivals.sweepInterval, delay: arrivals.sweepInterval) { _ in arrivals.sweep() }
+    }
+
     /// One sweep per loop of the handshake deadlines of its sockets.
-    private func sweeps(of deadlines: [HandshakeDeadlines], on hubs: [LoopHub]) -> [RepeatedTask] {
+    private func sweeps(of deadlines: [ChannelDeadlines], on hubs: [LoopHub]) -> [RepeatedTask] {
         zip(deadlines, hubs).map { deadlines, hub in
             hub.eventLoop.scheduleRepeatedTask(initialDelay: deadlines.sweepInterval, delay: deadlines.sweepInterval) { _ in deadlines.sweep() }
         }
     }
 
     private func listen(
-        on address: HostAndPort, loops: [any EventLoop], environments: [ObjectIdentifier: ConnectionEnvironment], deadlines: [HandshakeDeadlines]?
+        on address: HostAndPort, loops: [any EventLoop], environments: [ObjectIdentifier: ConnectionEnvironment], deadlines: [ChannelDeadlines]?
     ) throws -> LoopListeners {
         try LoopListeners.bind(address, loops: loops, sharedWithOtherProcesses: configuration.reusePort) { [self] channel, index in
             channel.eventLoop.makeCompletedFuture {
@@ -192,7 +203,7 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     /// `metrics_listen`: /metrics and /healthz on an address of their own (in hosts too), on one loop.
-    private func listenForMetrics(on address: HostAndPort, loop: any EventLoop, deadlines: HandshakeDeadlines?) throws -> LoopListeners {
+    private func listenForMetrics(on address: HostAndPort, loop: any EventLoop, deadlines: ChannelDeadlines?) throws -> LoopListeners {
         try LoopListeners.bind(address, loops: [loop], sharedWithOtherProcesses: configuration.reusePort) { [self] channel, _ in
             channel.eventLoop.makeCompletedFuture {
                 try applySocketOptions(to: channel)
@@ -253,24 +264,24 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     /// Decides an upgrade request (for hosts and the standalone listener alike). Identity sources
-    /// may take a while; the future completes on an event loop of the server.
+    /// may take a while; the future completes on the event loop the socket is meant for: hand that
+    /// loop to adopt(_:descriptor:preface:on:onClose:).
     public func decide(_ request: HandshakeRequest) throws -> EventLoopFuture<HandshakeDecision> {
-        let eventLoop = try eventLoopForDecisions()
-        switch decide(request, on: eventLoop) {
+        let (progress, eventLoop) = try decision(for: request)
+        switch progress {
         case .decided(let decision): return eventLoop.makeSucceededFuture(decision)
         case .awaiting(let decision): return decision
         }
     }
 
     /// Decides on the caller's thread when no identity source must be asked: a host learns the
-    /// decision without a trip to an event loop and back.
-    package func decision(for request: HandshakeRequest) throws -> DecisionProgress {
-        decide(request, on: try eventLoopForDecisions())
-    }
-
-    private func eventLoopForDecisions() throws -> any EventLoop {
+    /// decision without a trip to an event loop and back. `loop` is the socket's loop, chosen here
+    /// once: choosing again at adoption would give, with the round robin of two loops, every socket
+    /// the same loop.
+    package func decision(for request: HandshakeRequest) throws -> (progress: DecisionProgress, loop: any EventLoop) {
         guard let group = lock.withLock({ running?.group }) else { throw WS4RedisError(.state, "the server is not running") }
-        return group.next()
+        let loop = group.next()
+        return (decide(request, on: loop), loop)
     }
 
     /// A handshake decision: known at once, or once an identity source has answered.
@@ -348,15 +359,19 @@ public final class WS4RedisServer: @unchecked Sendable {
     }
 
     /// Takes over a connected socket whose 101 response the host has already sent, without waiting
-    /// for its event loop to register it (the host's thread goes on serving). `onClose` runs once,
-    /// after the descriptor is closed: also when adopting fails, before this throws or, when
-    /// registering fails, on the event loop.
-    public func adopt(_ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], onClose: @escaping @Sendable () -> Void) throws {
+    /// for its event loop to register it (the host's thread goes on serving). The socket goes to
+    /// `loop`, the one its decision chose (when that is still one of the server's), else to the
+    /// next one. `onClose` runs once, after the descriptor is closed: also when adopting fails,
+    /// before this throws or, when registering fails, on the event loop.
+    public func adopt(
+        _ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], on loop: (any EventLoop)? = nil, onClose: @escaping @Sendable () -> Void
+    ) throws {
         guard
             let (loop, environment) = lock.withLock({
                 running.map { running -> (any EventLoop, ConnectionEnvironment) in
-                    let loop = running.group.next()
-                    return (loop, running.environments[ObjectIdentifier(loop as AnyObject)]!)
+                    if let loop, let environment = running.environments[ObjectIdentifier(loop as AnyObject)] { return (loop, environment) }
+                    let next = running.group.next()
+                    return (next, running.environments[ObjectIdentifier(next as AnyObject)]!)
                 }
             })
         else {
@@ -384,6 +399,13 @@ public final class WS4RedisServer: @unchecked Sendable {
                 onClose()
             }
         }
+    }
+
+    /// Puts a connection the host holds under the handshake timeout while it reads request heads;
+    /// nil when there is no timeout.
+    package func watchArrival(descriptor: CInt) throws -> Arrival? {
+        guard let running = lock.withLock({ running }) else { throw WS4RedisError(.state, "the server is not running") }
+        return running.arrivals.map { Arrival(descriptor: descriptor, deadlines: $0) }
     }
 
     func webSocketHandler(for handshake: AcceptedHandshake, environment: ConnectionEnvironment) -> any ChannelHandler {

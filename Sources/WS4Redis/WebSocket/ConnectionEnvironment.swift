@@ -8,12 +8,15 @@ package final class ConnectionEnvironment {
     let counters: ServerCounters
     let logger: Logger
     let subscriptions: any SubscriptionPort
+    /// The loop's index among the server's loops, for its figures.
+    let loop: Int
 
-    package init(settings: ConnectionSettings, counters: ServerCounters, logger: Logger, subscriptions: any SubscriptionPort) {
+    package init(settings: ConnectionSettings, counters: ServerCounters, logger: Logger, subscriptions: any SubscriptionPort, loop: Int = 0) {
         self.settings = settings
         self.counters = counters
         self.logger = logger
         self.subscriptions = subscriptions
+        self.loop = loop
     }
 
     /// The one handler of an established websocket, the same whether NIO accepted the socket or a

@@ -77,6 +77,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         guard !started else { return }
         started = true
         counters.connections.add(1)
+        counters.loopConnections[environment.loop].add(1)
         counters.connectionsTotal.add(1)
         environment.logger.info("websocket opened", metadata: plan.logMetadata)
         if plan.subscriptions.isEmpty { heldBack = nil }
@@ -126,6 +127,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
     func channelInactive(context: ChannelHandlerContext) {
         if started {
             counters.connections.subtract(1)
+            counters.loopConnections[environment.loop].subtract(1)
             subscriptions.leave(self)
             logClosed()
         }
