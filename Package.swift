@@ -43,12 +43,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CWS4Redis"),
         // The pure protocol: frame codec, assembler, UTF-8, handshake validation, channel names and
-        // flags, tokens. No I/O and no C library: reusable, and fast to build and test.
+        // flags, tokens. NIOCore only (its ByteBuffer): no I/O and no C library, reusable, and fast
+        // to build and test. Opcodes and close codes are its own, since NIOWebSocket pulls in NIOPosix.
         .target(
             name: "WS4RedisProtocol",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
         // zlib's raw DEFLATE for permessage-deflate: the inflater the protocol's assembler is given.
@@ -66,7 +66,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -96,7 +95,6 @@ let package = Package(
                 "WS4RedisProtocol",
                 "WS4RedisCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -134,7 +132,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             path: "Benchmarks/WS4RedisBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,7 +1,6 @@
 import Benchmark
 import Foundation
 import NIOCore
-import NIOWebSocket
 import WS4Redis
 
 /// The micro benchmarks of ws4redis's hot paths, run by the benchmark plugin (`make bench-micro`,

@@ -4,7 +4,6 @@
 //
 //   ws4redis-fuzz [--seconds N] [--seed S]
 import NIOCore
-import NIOWebSocket
 import WS4RedisCompression
 import WS4RedisProtocol
 

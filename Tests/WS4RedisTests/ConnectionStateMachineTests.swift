@@ -1,4 +1,3 @@
-import NIOWebSocket
 import XCTest
 
 @testable import WS4RedisProtocol

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOWebSocket
 
 @testable import WS4Redis
 
@@ -34,7 +33,7 @@ final class RecordingSubscriber: FanoutSubscriber {
         flushes += 1
     }
 
-    func close(code: WebSocketErrorCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>? { nil }
+    func close(code: CloseCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>? { nil }
     func livenessTick() {}
     func heartbeatTick(_ frame: ByteBuffer) {}
 }

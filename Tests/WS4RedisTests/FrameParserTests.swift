@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 import XCTest
 
 @testable import WS4Redis

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 import XCTest
 
 import WS4RedisCompression
@@ -10,13 +9,13 @@ final class MessageAssemblerTests: XCTestCase {
     private var assembler = MessageAssembler(maxMessageSize: 100)
 
     private func head(
-        _ opcode: WebSocketOpcode, length: Int, fin: Bool = true, rsv1: Bool = false, rsv2: Bool = false, rsv3: Bool = false, masked: Bool = true
+        _ opcode: Opcode, length: Int, fin: Bool = true, rsv1: Bool = false, rsv2: Bool = false, rsv3: Bool = false, masked: Bool = true
     ) -> FrameHead {
         FrameHead(fin: fin, rsv1: rsv1, rsv2: rsv2, rsv3: rsv3, opcode: opcode, length: length, maskKey: masked ? 0x37FA_213D : nil)
     }
 
     /// One frame: its head, its payload in `chunks`, its end (no payload part when it is empty, as the parser does).
-    private func send(_ opcode: WebSocketOpcode, _ chunks: [UInt8]..., fin: Bool = true, rsv1: Bool = false) -> [MessageAssembler.Event] {
+    private func send(_ opcode: Opcode, _ chunks: [UInt8]..., fin: Bool = true, rsv1: Bool = false) -> [MessageAssembler.Event] {
         send(head(opcode, length: chunks.reduce(0) { $0 + $1.count }, fin: fin, rsv1: rsv1), chunks)
     }
 
@@ -25,7 +24,7 @@ final class MessageAssemblerTests: XCTestCase {
     }
 
     /// The failure code of each event (nil for the others): shows which part a failure came at.
-    private func codes(_ events: [MessageAssembler.Event]) -> [WebSocketErrorCode?] {
+    private func codes(_ events: [MessageAssembler.Event]) -> [CloseCode?] {
         events.map { event in
             guard case .failure(let code, _) = event else { return nil }
             return code
@@ -106,7 +105,7 @@ final class MessageAssemblerTests: XCTestCase {
     }
 
     func testANewDataFrameInsideAFragmentedMessageIsAProtocolError() {
-        for opcode in [WebSocketOpcode.text, .binary] {
+        for opcode in [Opcode.text, .binary] {
             assembler = MessageAssembler(maxMessageSize: 100)
             _ = send(.text, Array("a".utf8), fin: false)
             XCTAssertEqual(codes(send(opcode, Array("b".utf8))), [.protocolError, nil, nil], "\(opcode)")
@@ -137,7 +136,7 @@ final class MessageAssemblerTests: XCTestCase {
     }
 
     func testAFragmentedControlFrameIsAProtocolError() {
-        for opcode in [WebSocketOpcode.ping, .pong, .connectionClose] {
+        for opcode in [Opcode.ping, .pong, .connectionClose] {
             assembler = MessageAssembler(maxMessageSize: 100)
             XCTAssertEqual(codes(send(opcode, [0x03, 0xE8], fin: false)), [.protocolError, nil, nil], "\(opcode)")
         }
@@ -167,7 +166,7 @@ final class MessageAssemblerTests: XCTestCase {
 
     func testValidCloseCodesAreReported() {
         for code: UInt16 in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999] {
-            XCTAssertEqual(send(.connectionClose, [UInt8(code >> 8), UInt8(code & 0xFF)]).last, .close(WebSocketErrorCode(codeNumber: Int(code))), "\(code)")
+            XCTAssertEqual(send(.connectionClose, [UInt8(code >> 8), UInt8(code & 0xFF)]).last, .close(CloseCode(code)), "\(code)")
         }
     }
 
@@ -179,7 +178,7 @@ final class MessageAssemblerTests: XCTestCase {
     }
 
     func testACloseReasonMustBeUTF8EvenWhenSplitAcrossChunks() {
-        XCTAssertEqual(send(.connectionClose, [0x0F, 0xA0, 0xE2], [0x82, 0xAC]).last, .close(.unknown(4000)), "4000 and '€' in two chunks")
+        XCTAssertEqual(send(.connectionClose, [0x0F, 0xA0, 0xE2], [0x82, 0xAC]).last, .close(CloseCode(4000)), "4000 and '€' in two chunks")
         assembler = MessageAssembler(maxMessageSize: 100)
         XCTAssertEqual(codes(send(.connectionClose, [0x03, 0xE8, 0xE2, 0x82])), [nil, nil, .dataInconsistentWithMessage], "a reason ending inside a code point")
         assembler = MessageAssembler(maxMessageSize: 100)
@@ -189,7 +188,7 @@ final class MessageAssemblerTests: XCTestCase {
     // MARK: header checks
 
     func testUnmaskedFramesAreProtocolErrors() {
-        for opcode in [WebSocketOpcode.text, .ping] {
+        for opcode in [Opcode.text, .ping] {
             assembler = MessageAssembler(maxMessageSize: 100)
             XCTAssertEqual(codes(send(head(opcode, length: 1, masked: false), [[0x61]])), [.protocolError, nil, nil], "\(opcode)")
         }
@@ -217,7 +216,7 @@ final class MessageAssemblerTests: XCTestCase {
     func testReservedOpcodesAreProtocolErrors() {
         for raw: UInt8 in [0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF] {
             assembler = MessageAssembler(maxMessageSize: 100)
-            XCTAssertEqual(codes(send(WebSocketOpcode(encodedWebSocketOpcode: raw)!)), [.protocolError, nil], "opcode \(raw)")
+            XCTAssertEqual(codes(send(Opcode(encoded: raw)!)), [.protocolError, nil], "opcode \(raw)")
         }
     }
 

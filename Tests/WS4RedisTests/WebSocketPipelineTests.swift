@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOWebSocket
 import XCTest
 
 @testable import WS4Redis

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// What a hub needs of one of its loop's connections: declared here, so that the fan-out names no
 /// websocket type. Called on the connection's event loop only.
@@ -18,7 +17,7 @@ package protocol FanoutSubscriber: AnyObject {
     func enqueue(_ message: FanoutMessage, as frame: ByteBuffer) -> Bool
     func flush()
     /// Starts the close handshake; completes when the socket is closed (nil when it is already gone).
-    func close(code: WebSocketErrorCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>?
+    func close(code: CloseCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>?
     /// The periodic ticks of the loop: pings of the liveness check, and the heartbeat.
     func livenessTick()
     func heartbeatTick(_ frame: ByteBuffer)

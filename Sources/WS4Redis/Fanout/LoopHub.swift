@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOWebSocket
 import WS4RedisCompression
 
 /// The connections of one event loop and their channels. Confined to its loop: no locks.
@@ -215,7 +214,7 @@ package final class LoopHub: SubscriptionPort {
     // MARK: called by the server, on this loop
 
     /// Starts the close handshake on every connection (server shutdown); completes when all are closed.
-    func closeAll(code: WebSocketErrorCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void> {
+    func closeAll(code: CloseCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void> {
         let closed = connections.compactMap { $0.close(code: code, reason: reason, timeout: timeout) }
         return EventLoopFuture.andAllComplete(closed, on: eventLoop)
     }

@@ -2,7 +2,6 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOWebSocket
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// A connection's state that most idle subscribers never need: kept out of line so that an idle
 /// websocket costs less memory.
@@ -18,6 +17,6 @@ final class OccasionalState {
     var newestWhileSaturated: [(channel: String, frame: ByteBuffer)]?
     /// For the closing log line: the first close code sent or received, and why the server dropped
     /// the socket without a close handshake.
-    var closeCode: WebSocketErrorCode?
+    var closeCode: CloseCode?
     var dropCause: String?
 }

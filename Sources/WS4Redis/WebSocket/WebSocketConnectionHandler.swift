@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOWebSocket
 
 #if canImport(Glibc)
     import WS4RedisCompression
@@ -143,12 +142,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
             metadata: plan.logMetadata.merging([
                 "duration-ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
                 // 1006: the socket ended without a close frame either way.
-                "close-code": "\(UInt16(webSocketErrorCode: occasional?.closeCode ?? .unknown(1006)))",
+                "close-code": "\((occasional?.closeCode ?? .abnormalClosure).code)",
                 "cause": "\(occasional?.dropCause ?? "-")",
             ]) { $1 })
     }
 
-    private func noteClose(_ code: WebSocketErrorCode) {
+    private func noteClose(_ code: CloseCode) {
         if occasional?.closeCode == nil { ensuredOccasional.closeCode = code }
     }
 
@@ -236,7 +235,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         return false
     }
 
-    private func received(opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) {
+    private func received(opcode: Opcode, payload: ByteBuffer, context: ChannelHandlerContext) {
         switch plan.endpoint {
         case .echo:
             send(wire(FrameWriter.frame(opcode: opcode, payload: payload, allocator: context.channel.allocator)), context: context)
@@ -261,7 +260,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         let occasional = ensuredOccasional
         guard occasional.unpublishedBytes + payload.readableBytes <= settings.maxMessageSize else {
             counters.publishFailures.add(1)
-            return closeTelling(.unknown(1013), reason: "Redis is unavailable: message not published; try again later")
+            return closeTelling(.tryAgainLater, reason: "Redis is unavailable: message not published; try again later")
         }
         occasional.unpublishedBytes += payload.readableBytes
         occasional.unpublished.append(payload)
@@ -274,7 +273,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
             guard let self else { return }
             counters.publishFailures.add(1)
             switch failure {
-            case .unavailable: closeTelling(.unknown(1013), reason: "Redis is unavailable: the message may not have been published; try again later")
+            case .unavailable: closeTelling(.tryAgainLater, reason: "Redis is unavailable: the message may not have been published; try again later")
             case .refused: closeTelling(.unexpectedServerError, reason: "Redis refused the message: it may not have been published or stored")
             }
         }
@@ -283,7 +282,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
     /// Closes with a close handshake, so that the client reads the code and the reason: what it
     /// sends meanwhile is read and dropped (closing at once with unread bytes would send RST, and
     /// the client would lose the close frame), until its close frame or the close timeout.
-    private func closeTelling(_ code: WebSocketErrorCode, reason: String) {
+    private func closeTelling(_ code: CloseCode, reason: String) {
         environment.logger.debug("websocket closed by the server", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
         _ = close(code: code, reason: reason, timeout: settings.closeTimeout)
     }
@@ -293,8 +292,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         return payload.readableBytesView.elementsEqual(heartbeat)
     }
 
-    private func receivedClose(_ code: WebSocketErrorCode?, context: ChannelHandlerContext) {
-        noteClose(code ?? .unknown(1005))
+    private func receivedClose(_ code: CloseCode?, context: ChannelHandlerContext) {
+        noteClose(code ?? .noStatusReceived)
         switch state.receivedClose(code) {
         case .replyAndClose(let code):
             let frame = FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator)
@@ -305,7 +304,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         }
     }
 
-    private func fail(_ code: WebSocketErrorCode, reason: String, context: ChannelHandlerContext) {
+    private func fail(_ code: CloseCode, reason: String, context: ChannelHandlerContext) {
         environment.logger.debug("websocket protocol failure", metadata: plan.logMetadata.merging(["code": "\(code)", "reason": "\(reason)"]) { $1 })
         guard state.fail() else { return context.close(promise: nil) }
         noteClose(code)
@@ -372,7 +371,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
         guard occasional.heldBackBytes + frame.readableBytes <= settings.maxOutboundBytes else {
             heldBack = nil
             counters.slowClientCloses.add(1)
-            return closeTelling(.unknown(1013), reason: "messages arrived faster than the stored ones could be fetched; try again later")
+            return closeTelling(.tryAgainLater, reason: "messages arrived faster than the stored ones could be fetched; try again later")
         }
         occasional.heldBackBytes += frame.readableBytes
         heldBack!.append(frame)
@@ -401,7 +400,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
 
     /// Starts the close handshake (shutdown: 1001); the socket is dropped if the client does not answer.
     /// Completes when the socket is closed.
-    func close(code: WebSocketErrorCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>? {
+    func close(code: CloseCode, reason: String, timeout: TimeAmount) -> EventLoopFuture<Void>? {
         guard let context else { return nil }
         let channel = context.channel
         if state.startClosing() {

@@ -1,5 +1,3 @@
-import NIOWebSocket
-
 /// The close handshake and liveness of one websocket (RFC 6455 §7), without I/O: each event
 /// returns what the handler must do.
 package struct ConnectionStateMachine {
@@ -12,7 +10,7 @@ package struct ConnectionStateMachine {
 
     package enum CloseAction: Equatable {
         /// Send a close frame with this code, then close the socket.
-        case replyAndClose(WebSocketErrorCode)
+        case replyAndClose(CloseCode)
         /// The handshake is complete: close the socket.
         case closeSocket
         case ignore
@@ -33,7 +31,7 @@ package struct ConnectionStateMachine {
 
     package var canSendData: Bool { state == .open }
 
-    package mutating func receivedClose(_ code: WebSocketErrorCode?) -> CloseAction {
+    package mutating func receivedClose(_ code: CloseCode?) -> CloseAction {
         switch state {
         case .open:
             state = .closed

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// A frame's header (RFC 6455 §5.2).
 package struct FrameHead: Equatable {
@@ -7,7 +6,7 @@ package struct FrameHead: Equatable {
     package var rsv1: Bool
     package var rsv2: Bool
     package var rsv3: Bool
-    package var opcode: WebSocketOpcode
+    package var opcode: Opcode
     package var length: Int
     /// The masking key in network byte order (RFC 6455 §5.3); nil for an unmasked frame.
     package var maskKey: UInt32?

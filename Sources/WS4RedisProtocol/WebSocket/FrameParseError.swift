@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// A frame the parser refuses before reading its payload.
 package enum FrameParseError: Error, Equatable {

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// Parses client frames as a state machine over the bytes it is given: header, extended length,
 /// mask, then payload chunks. The frame size limit is checked as soon as the length is known. The
@@ -82,7 +81,7 @@ package struct FrameParser {
         }
         return FrameHead(
             fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, rsv2: first & 0x20 != 0, rsv3: first & 0x10 != 0,
-            opcode: WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F)!, length: length, maskKey: maskKey
+            opcode: Opcode(encoded: first & 0x0F)!, length: length, maskKey: maskKey
         )
     }
 

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// Pieces of a frame as they arrive: its head, its payload in chunks (unmasked) as the bytes come
 /// in, then its end. Streaming the payload lets text be validated, and refused, before a large

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// Encodes server-to-client frames (unmasked, unfragmented, no extensions) straight into
 /// ByteBuffers, so that a fan-out frame is built once and the same buffer goes to every socket.
@@ -16,7 +15,7 @@ package enum FrameWriter {
     }
 
     /// A frame around `payload`, copying it.
-    package static func frame(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator, compressed: Bool = false) -> ByteBuffer {
+    package static func frame(opcode: Opcode, payload: ByteBuffer, allocator: ByteBufferAllocator, compressed: Bool = false) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: headerSize(payloadLength: payload.readableBytes) + payload.readableBytes)
         writeHeader(into: &buffer, opcode: opcode, payloadLength: payload.readableBytes, compressed: compressed)
         var payload = payload
@@ -26,7 +25,7 @@ package enum FrameWriter {
 
     /// Turns a payload that has at least `maxHeaderSize` bytes of headroom before its reader index
     /// into a frame without copying it.
-    package static func frameInPlace(_ buffer: inout ByteBuffer, opcode: WebSocketOpcode, compressed: Bool = false) {
+    package static func frameInPlace(_ buffer: inout ByteBuffer, opcode: Opcode, compressed: Bool = false) {
         let length = buffer.readableBytes
         let start = buffer.readerIndex - headerSize(payloadLength: length)
         precondition(start >= 0, "payload without headroom for a frame header")
@@ -36,11 +35,11 @@ package enum FrameWriter {
         buffer.moveReaderIndex(to: start)
     }
 
-    package static func closeFrame(code: WebSocketErrorCode, reason: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+    package static func closeFrame(code: CloseCode, reason: String, allocator: ByteBufferAllocator) -> ByteBuffer {
         let payloadLength = 2 + reason.utf8.count
         var frame = allocator.buffer(capacity: headerSize(payloadLength: payloadLength) + payloadLength)
         writeHeader(into: &frame, opcode: .connectionClose, payloadLength: payloadLength, compressed: false)
-        frame.write(webSocketErrorCode: code)
+        frame.writeInteger(code.code)
         frame.writeString(reason)
         return frame
     }
@@ -53,18 +52,18 @@ package enum FrameWriter {
     }
 
     /// Text for valid UTF-8, binary otherwise: browsers drop connections on invalid text frames.
-    package static func opcode(forPayload payload: ByteBuffer) -> WebSocketOpcode {
+    package static func opcode(forPayload payload: ByteBuffer) -> Opcode {
         UTF8Validator.isValid(payload) ? .text : .binary
     }
 
     /// The opcode of a frame this writer made.
-    package static func opcode(of frame: ByteBuffer) -> WebSocketOpcode {
-        WebSocketOpcode(encodedWebSocketOpcode: (frame.getInteger(at: frame.readerIndex, as: UInt8.self) ?? 0) & 0x0F) ?? .binary
+    package static func opcode(of frame: ByteBuffer) -> Opcode {
+        Opcode(encoded: (frame.getInteger(at: frame.readerIndex, as: UInt8.self) ?? 0) & 0x0F) ?? .binary
     }
 
     /// RSV1 marks a compressed message (RFC 7692 §6).
-    private static func writeHeader(into buffer: inout ByteBuffer, opcode: WebSocketOpcode, payloadLength: Int, compressed: Bool = false) {
-        buffer.writeInteger(0x80 | (compressed ? 0x40 : 0) | UInt8(webSocketOpcode: opcode))
+    private static func writeHeader(into buffer: inout ByteBuffer, opcode: Opcode, payloadLength: Int, compressed: Bool = false) {
+        buffer.writeInteger(0x80 | (compressed ? 0x40 : 0) | opcode.rawValue)
         switch payloadLength {
         case ..<126:
             buffer.writeInteger(UInt8(payloadLength))

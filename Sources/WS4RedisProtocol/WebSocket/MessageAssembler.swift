@@ -1,5 +1,4 @@
 import NIOCore
-import NIOWebSocket
 
 /// Turns client frame parts into messages and control events (RFC 6455 §5, RFC 7692): checks
 /// masking, reserved bits and opcodes, reassembles fragments within the size limit, inflates
@@ -7,19 +6,19 @@ import NIOWebSocket
 /// first bad byte. A state machine: the handler carries out what it returns.
 package struct MessageAssembler {
     package enum Event: Equatable {
-        case message(WebSocketOpcode, ByteBuffer)
+        case message(Opcode, ByteBuffer)
         case ping(ByteBuffer)
         case pong
-        case close(WebSocketErrorCode?)
+        case close(CloseCode?)
         /// A protocol violation: close the connection with this code.
-        case failure(WebSocketErrorCode, String)
+        case failure(CloseCode, String)
         /// A part was absorbed; nothing to do yet.
         case none
     }
 
     /// The data message being assembled across frames.
     private struct Partial {
-        let opcode: WebSocketOpcode
+        let opcode: Opcode
         let compressed: Bool
         var buffer = ByteBuffer()
         var validator = UTF8Validator()
@@ -163,7 +162,7 @@ package struct MessageAssembler {
         guard let raw = payload.readInteger(as: UInt16.self) else { return .close(nil) }
         guard isValidCloseCode(raw) else { return .failure(.protocolError, "invalid close code \(raw)") }
         guard UTF8Validator.isValid(payload) else { return .failure(.dataInconsistentWithMessage, "close reason is not valid UTF-8") }
-        return .close(WebSocketErrorCode(codeNumber: Int(raw)))
+        return .close(CloseCode(raw))
     }
 
     private static func isValidCloseCode(_ code: UInt16) -> Bool {
