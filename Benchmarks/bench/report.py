@@ -158,6 +158,8 @@ def markdown_report(command: str, started: str, note: str | None, facts: list[tu
         "queue of the burst, the steady scenarios show latency without a backlog.",
         "- Server CPU and RSS: utime+stime and VmRSS from /proc, summed over the server's processes (nginx: master and "
         "workers; scale out: nginx and every node). RSS per connection = (RSS holding N − RSS before) / N.",
+        "- Event-loop CPU split: each SwiftNIO event-loop thread's (NIO-ELT-*) share of their CPU over the run, from "
+        "/proc/PID/task, by thread name; an imbalance (every socket on one loop) shows as e.g. 98 / 2 %.",
         "- \"server process fd limit\": one server process holds at most ~19,500 sockets here (hard limit 20,000). Past "
         "that the standalone server runs as `ws4redis serve --processes ceil(sockets / 19,500) --threads 1` (worker "
         "processes sharing the port, one event loop each; `run.py --standalone-processes N` sets N for every scenario); "

@@ -26,6 +26,8 @@ class Metric:
     value: Callable[[Result], Any]
     format: str = "{:,.0f}"
     better: str | None = None  # "higher" or "lower": shown as a ratio to the reference target
+    # A figure only some targets have, or that a short run may lack: a smoke run does not ask for it.
+    optional: bool = False
 
 
 def field_metric(label: str, *path: str, format: str = "{:,.0f}", better: str | None = None) -> Metric:
@@ -36,6 +38,17 @@ def errors_metric() -> Metric:
     return Metric("lost / duplicated / reordered", lambda r: f"{r['lost']} / {r['duplicated']} / {r['reordered']}", "{}")
 
 
+def loop_split(result: Result) -> str | None:
+    """Each event loop's share of the loops' CPU, by thread name ("NIO-ELT-0-#0" ...), e.g. "51 / 49 %":
+    a target whose work lands on one loop shows it. None for targets without NIO loops."""
+    loops = sorted(_get(result, "server", "event_loops") or [], key=lambda loop: loop["thread"])
+    total = sum(loop["cpu_s"] for loop in loops)
+    if len(loops) < 2 or total <= 0:
+        return None
+    return " / ".join(f"{100 * loop['cpu_s'] / total:.0f}" for loop in loops) + " %"
+
+
+LOOP_SPLIT = Metric("event-loop CPU split", loop_split, "{}", optional=True)
 OPENED = Metric("opened / failed", lambda r: f"{r['connections']['opened']:,} / {r['connections']['failed']:,}", "{}")
 LOADGEN_CPU = field_metric("load generator CPU s", "loadgen_cpu_s", format="{:.2f}")
 FANOUT = (
@@ -44,6 +57,7 @@ FANOUT = (
     field_metric("latency p50 ms", "latency_ms", "p50", format="{:.1f}", better="lower"),
     field_metric("latency p99 ms", "latency_ms", "p99", format="{:.1f}", better="lower"),
     field_metric("server CPU µs per delivery", "server_cpu_us_per_delivery", format="{:.2f}", better="lower"),
+    LOOP_SPLIT,
     LOADGEN_CPU,
     errors_metric(),
 )
@@ -53,6 +67,7 @@ STEADY = (
     field_metric("latency p99 ms", "latency_ms", "p99", format="{:.1f}", better="lower"),
     field_metric("latency max ms", "latency_ms", "max", format="{:.1f}", better="lower"),
     field_metric("server CPU µs per delivery", "server_cpu_us_per_delivery", format="{:.2f}", better="lower"),
+    LOOP_SPLIT,
     LOADGEN_CPU,
     errors_metric(),
 )
@@ -68,6 +83,7 @@ CONNECT = (
     field_metric("handshakes/s", "handshakes_per_s", better="higher"),
     field_metric("handshake p99 ms", "connect_ms", "p99", format="{:.1f}", better="lower"),
     field_metric("server CPU µs per handshake", "server_cpu_us_per_handshake", format="{:.1f}", better="lower"),
+    LOOP_SPLIT,
     LOADGEN_CPU,
 )
 ECHO = (
@@ -75,6 +91,7 @@ ECHO = (
     field_metric("round trip p50 ms", "latency_ms", "p50", format="{:.2f}", better="lower"),
     field_metric("round trip p99 ms", "latency_ms", "p99", format="{:.2f}", better="lower"),
     field_metric("server CPU µs per round trip", "server_cpu_us_per_round_trip", format="{:.2f}", better="lower"),
+    LOOP_SPLIT,
     LOADGEN_CPU,
 )
 
@@ -204,6 +221,8 @@ def smoke_problems(scenario: Scenario, result: Result) -> list[str]:
     if connections.get("failed"):
         problems.append(f"{connections['failed']} sockets failed: {connections.get('failures')}")
     for metric in scenario.metrics:
+        if metric.optional:
+            continue
         value = metric.value(result)
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             problems.append(f"{metric.label}: no number")

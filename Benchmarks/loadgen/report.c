@@ -25,16 +25,21 @@ static void key(struct json *j, const char *name) {
     j->need_comma = true;
 }
 
-void json_open(struct json *j, const char *name) {
+static void open_with(struct json *j, const char *name, const char *bracket) {
     key(j, name);
-    append(j, "{");
+    append(j, bracket);
     j->need_comma = false;
 }
 
-void json_close(struct json *j) {
-    append(j, "}");
+static void close_with(struct json *j, const char *bracket) {
+    append(j, bracket);
     j->need_comma = true;
 }
+
+void json_open(struct json *j, const char *name) { open_with(j, name, "{"); }
+void json_close(struct json *j) { close_with(j, "}"); }
+void json_list(struct json *j, const char *name) { open_with(j, name, "["); }
+void json_close_list(struct json *j) { close_with(j, "]"); }
 
 void json_int(struct json *j, const char *name, long value) {
     key(j, name);
@@ -74,6 +79,24 @@ double report_server_cpu_s(const struct run *run) {
     return run->server_after.cpu_s - run->server_before.cpu_s;
 }
 
+/* The CPU time of each event-loop thread over the run (by thread id, so a name shared by two
+   processes' loops counts apart), as a JSON list of {"thread", "cpu_s"}. */
+static void json_loop_cpu(struct json *j, const struct run *run) {
+    json_list(j, "event_loops");
+    for (int i = 0; i < run->server_after.loop_count; i++) {
+        const struct loop_thread *after = &run->server_after.loops[i];
+        double before = 0;
+        for (int k = 0; k < run->server_before.loop_count; k++)
+            if (run->server_before.loops[k].tid == after->tid)
+                before = run->server_before.loops[k].cpu_s;
+        json_open(j, NULL);
+        json_string(j, "thread", after->name);
+        json_number(j, "cpu_s", after->cpu_s - before);
+        json_close(j);
+    }
+    json_close_list(j);
+}
+
 double report_window_s(const struct run *run) {
     return (double)(run->window_end_ns - run->window_start_ns) / 1e9;
 }
@@ -107,6 +130,7 @@ void report_common(const struct run *run, struct json *j) {
     json_int(j, "rss_kib_held", run->server_held.rss_kib);
     json_int(j, "rss_kib_after", run->server_after.rss_kib);
     json_number(j, "cpu_s", report_server_cpu_s(run));
+    json_loop_cpu(j, run);
     json_close(j);
 }
 

@@ -17,6 +17,8 @@ struct json {
 
 void json_open(struct json *j, const char *key); /* key NULL: the top-level object */
 void json_close(struct json *j);
+void json_list(struct json *j, const char *key); /* items: json_open(j, NULL) ... json_close(j) */
+void json_close_list(struct json *j);
 void json_int(struct json *j, const char *key, long value);
 void json_number(struct json *j, const char *key, double value); /* not finite: null */
 void json_string(struct json *j, const char *key, const char *value); /* NULL: null */
