@@ -145,8 +145,11 @@ static void track_connection(void *cls, struct MHD_Connection *connection, void 
 
 struct MHD_Daemon *http_start(struct host *host, const struct sockaddr *address) {
     /* MHD_ALLOW_SUSPEND_RESUME: handshakes wait suspended for the core's decision, and it brings
-       the wake-up channel that MHD_resume_connection() and MHD_upgrade_action() need. */
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+       the wake-up channel that MHD_resume_connection() and MHD_upgrade_action() need.
+       MHD_USE_TURBO: reads, writes and accepts are tried before epoll says they are ready, and the
+       shutdown() before a close is left out; 64 concurrent open+close cycles went from about 6,100
+       to 6,700 handshakes/s with it (Benchmarks/loadgen connect, 3 rounds of 5 s, 2 cores). */
+    unsigned flags = MHD_USE_TURBO | MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (address->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6; /* MHD sizes MHD_OPTION_SOCK_ADDR by this flag */
     struct MHD_OptionItem tls_options[TLS_DAEMON_OPTIONS];

@@ -127,6 +127,8 @@ def test_a_flooding_client_is_closed_with_1008(mode: str, server_factory: Callab
         bystander = await open_client(server.url("flood", "subscribe-broadcast"))
         flooder = await open_client(server.url("flood", "publish-broadcast"))
         try:
+            # Only what is published after Redis confirmed the bystander's SUBSCRIBE can reach it.
+            await server.await_stats(lambda s: s["subscriptions"] == 1, "the bystander's confirmed subscription")
             for index in range(200):
                 try:
                     await flooder.send(f"spam {index}")

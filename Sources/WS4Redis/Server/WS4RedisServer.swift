@@ -365,39 +365,55 @@ public final class WS4RedisServer: @unchecked Sendable {
     public func adopt(
         _ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], on loop: (any EventLoop)? = nil, onClose: @escaping @Sendable () -> Void
     ) throws {
-        guard
-            let (loop, environment) = lock.withLock({
-                running.map { running -> (any EventLoop, ConnectionEnvironment) in
-                    if let loop, let environment = running.environments[ObjectIdentifier(loop as AnyObject)] { return (loop, environment) }
-                    let next = running.group.next()
-                    return (next, running.environments[ObjectIdentifier(next as AnyObject)]!)
-                }
-            })
-        else {
+        let handedOver = lock.withLock { () -> Bool in
+            guard let running else { return false }
+            let (loop, environment) = destination(preferring: loop, in: running)
+            // The host's thread only queues the socket: building its channel is the loop's work, and
+            // the host's one HTTP thread is what every handshake waits for. Under the lock, which
+            // stop() takes to end `running`: what is queued here runs before the loops shut down.
+            loop.execute { [self] in
+                register(descriptor, on: loop, handler: webSocketHandler(for: handshake, environment: environment), preface: preface, onClose: onClose)
+            }
+            return true
+        }
+        guard handedOver else {
             close(descriptor)
             onClose()
             throw WS4RedisError(.state, "the server is not running")
         }
-        let adopted = ClientBootstrap(group: loop)
+    }
+
+    private func destination(preferring loop: (any EventLoop)?, in running: Running) -> (any EventLoop, ConnectionEnvironment) {
+        if let loop, let environment = running.environments[ObjectIdentifier(loop as AnyObject)] { return (loop, environment) }
+        let next = running.group.next()
+        return (next, running.environments[ObjectIdentifier(next as AnyObject)]!)
+    }
+
+    /// On `loop`: the adopted descriptor becomes a channel with the websocket's handler.
+    private func register(
+        _ descriptor: CInt, on loop: any EventLoop, handler: any ChannelHandler, preface: [UInt8], onClose: @escaping @Sendable () -> Void
+    ) {
+        let handler = NIOLoopBound(handler, eventLoop: loop)
+        ClientBootstrap(group: loop)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     // TCP_NODELAY is a ClientBootstrap default: a host may hand over a socket with Nagle on
                     // (libmicrohttpd turns it off), and pushes must not wait.
                     try applySocketOptions(to: channel)
                     try channel.pipeline.syncOperations.addHandler(PrefaceHandler(preface: ByteBuffer(bytes: preface)))
-                    try channel.pipeline.syncOperations.addHandler(webSocketHandler(for: handshake, environment: environment))
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
             .withConnectedSocket(descriptor)
-        adopted.whenComplete { [logger] result in
-            switch result {
-            case .success(let channel):
-                channel.closeFuture.whenComplete { _ in onClose() }
-            case .failure(let error):
-                logger.error("cannot adopt a websocket's descriptor", metadata: ["descriptor": "\(descriptor)", "error": "\(error)"])
-                onClose()
+            .whenComplete { [logger] result in
+                switch result {
+                case .success(let channel):
+                    channel.closeFuture.whenComplete { _ in onClose() }
+                case .failure(let error):
+                    logger.error("cannot adopt a websocket's descriptor", metadata: ["descriptor": "\(descriptor)", "error": "\(error)"])
+                    onClose()
+                }
             }
-        }
     }
 
     /// Puts a connection the host holds under the handshake timeout while it reads request heads;
