@@ -120,6 +120,10 @@ def problems_of(outcome: Outcome, smoke: bool) -> list[str]:
         found = smoke_problems(outcome.scenario, outcome.result)
     else:
         found = [outcome.failure] if outcome.failure else []
+        failed = ((outcome.result or {}).get("connections") or {}).get("failed")
+        if failed and outcome.scenario.mode != "connect":
+            # Figures measured on fewer sockets than the scenario names are not its figures.
+            found.append(f"{failed:,} of {outcome.scenario.sockets:,} sockets failed to open")
     return [f"{outcome.scenario.key} · {outcome.target}: {problem}" for problem in found]
 
 

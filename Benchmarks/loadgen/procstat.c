@@ -59,6 +59,7 @@ static int read_thread(int pid, int tid, struct loop_thread *thread) {
     if (sscanf(after_name + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
     snprintf(thread->name, sizeof thread->name, "%.*s", (int)(after_name - name - 1), name + 1);
+    thread->pid = pid;
     thread->tid = tid;
     thread->cpu_s = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
     return 0;

@@ -8,7 +8,7 @@ enum { MAX_LOOP_THREADS = 64 };
 /* One event-loop thread (SwiftNIO names them NIO-ELT-<group>-#<index>), for the CPU split between
    loops: a target whose work lands on one loop shows it. */
 struct loop_thread {
-    int tid;
+    int pid, tid;
     char name[32];
     double cpu_s;
 };

@@ -80,7 +80,7 @@ double report_server_cpu_s(const struct run *run) {
 }
 
 /* The CPU time of each event-loop thread over the run (by thread id, so a name shared by two
-   processes' loops counts apart), as a JSON list of {"thread", "cpu_s"}. */
+   processes' loops counts apart), as a JSON list of {"pid", "thread", "cpu_s"}. */
 static void json_loop_cpu(struct json *j, const struct run *run) {
     json_list(j, "event_loops");
     for (int i = 0; i < run->server_after.loop_count; i++) {
@@ -90,6 +90,7 @@ static void json_loop_cpu(struct json *j, const struct run *run) {
             if (run->server_before.loops[k].tid == after->tid)
                 before = run->server_before.loops[k].cpu_s;
         json_open(j, NULL);
+        json_int(j, "pid", after->pid);
         json_string(j, "thread", after->name);
         json_number(j, "cpu_s", after->cpu_s - before);
         json_close(j);

@@ -286,6 +286,30 @@ def test_site(mode: str, server_factory: Callable[..., Server], nginx_factory: C
     assert [o["address"] for o in opened] == ["198.51.100.9", "198.51.100.9"], opened
 
 
+def test_websockets_through_nginx_land_on_every_event_loop(mode: str, server_factory: Callable[..., Server],
+                                                         nginx_factory: Callable[..., Nginx], app: App) -> None:
+    """Behind nginx every websocket arrives from nginx's address: the server's two event loops
+    (--threads 2) still share them."""
+    server = server_factory(mode)
+    port = free_port()
+    nginx_factory("ws4redis.conf", {"LISTEN": f"127.0.0.1:{port}", "SERVER_NAME": "_", "APP": app.address,
+                                    "WS4REDIS": f"127.0.0.1:{server.port}"}).start(port)
+    n_clients = 20
+
+    async def body() -> None:
+        clients = await open_clients(f"ws://127.0.0.1:{port}/ws/loops?subscribe-broadcast", n_clients)
+        try:
+            await server.await_stats(lambda s: s["connections"] == n_clients, f"{n_clients} connections")
+            _, _, metrics = http_get(server.port, "/metrics")
+            by_loop = {loop.decode(): int(count) for loop, count in
+                       re.findall(rb'^ws4redis_loop_connections\{loop="(\d+)"\} (\d+)', metrics, re.MULTILINE)}
+            assert sorted(by_loop) == ["0", "1"] and min(by_loop.values()) >= n_clients // 4, f"connections by loop: {by_loop}"
+        finally:
+            await close_all(clients)
+
+    run_async(body(), 60, "websockets through nginx on every loop")
+
+
 def test_tls_termination(mode: str, server_factory: Callable[..., Server], nginx_factory: Callable[..., Nginx], app: App,
                          r: redis.Redis, tmp_path: Path) -> None:
     """ws4redis-tls.conf with a self-signed certificate: http:// is redirected to https://, "/" reaches
