@@ -99,7 +99,7 @@ func subscriptionTableBenchmarks() {
         Benchmark("SubscriptionTable acquire+release 3 \(kind) channels (10k held)", configuration: perOperation()) { benchmark, table in
             for _ in benchmark.scaledIterations {
                 blackHole(table.value.acquire(channels, hub: 1))
-                blackHole(table.value.release(channels, hub: 1))
+                blackHole(table.value.remove(table.value.release(channels, hub: 1)))
             }
         } setup: {
             table()

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import XCTest
 
 @testable import WS4Redis
@@ -73,5 +74,55 @@ final class ChannelMultiplexerTests: XCTestCase {
         XCTAssertTrue(fanout.counters.redisConnected.load(ordering: .relaxed))
         fanout.multiplexer.connectionLost(shard: 0)
         XCTAssertFalse(fanout.counters.redisConnected.load(ordering: .relaxed))
+    }
+
+    func testALingeringChannelIsTakenAgainWithoutRedisAndLeavesRedisOnceItsLingerPassed() throws {
+        let fanout = try FanoutFixture(hubCount: 2, linger: .seconds(2))
+        let first = fanout.subscriber(of: "broadcast:f")
+        XCTAssertEqual(try fanout.sentToRedis(), [FanoutFixture.subscribe("broadcast:f")])
+        fanout.hubs[0].leave(first)
+        fanout.settle()
+        XCTAssertEqual(try fanout.sentToRedis(), [], "no UNSUBSCRIBE while it lingers")
+        XCTAssertEqual(fanout.counters.lingeringChannels.current, 1)
+        fanout.publish("to nobody", on: "broadcast:f")
+        fanout.multiplexer.readComplete()
+        fanout.settle()
+        XCTAssertEqual(first.frames, [], "nothing reaches a subscriber that left")
+
+        let reload = RecordingSubscriber(channels: ["broadcast:f"])
+        _ = fanout.hubs[1].join(reload, channels: reload.channels)
+        fanout.settle()
+        XCTAssertEqual(try fanout.sentToRedis(), [], "taken again: no SUBSCRIBE")
+        XCTAssertEqual(reload.confirmations, 1, "confirmed at once: Redis never stopped sending")
+        XCTAssertEqual(fanout.counters.lingeringChannelsTaken.current, 1)
+        fanout.publish("live", on: "broadcast:f")
+        fanout.multiplexer.readComplete()
+        fanout.settle()
+        XCTAssertEqual(reload.frames.map { Array(FrameWriter.payload(of: $0)) }, [Array("live".utf8)])
+
+        fanout.hubs[1].leave(reload)
+        fanout.settle()
+        fanout.multiplexer.sweepLingering(now: .now() + .seconds(1))
+        XCTAssertEqual(try fanout.sentToRedis(), [], "1 s of a 2 s linger")
+        fanout.multiplexer.sweepLingering(now: .now() + .seconds(3))
+        XCTAssertEqual(try fanout.sentToRedis(), [FanoutFixture.unsubscribe("broadcast:f")])
+        XCTAssertEqual(fanout.counters.lingeringChannels.current, 0)
+        XCTAssertEqual(fanout.counters.channels.current, 0)
+    }
+
+    func testLingeringChannelsAreNotSubscribedAgainAfterALostConnection() throws {
+        let fanout = try FanoutFixture(linger: .seconds(2))
+        _ = fanout.subscriber(of: "broadcast:held")
+        let left = fanout.subscriber(of: "broadcast:left")
+        _ = try fanout.sentToRedis()
+        fanout.hubs[0].leave(left)
+        fanout.settle()
+        fanout.multiplexer.connectionLost(shard: 0)
+        let redis = EmbeddedChannel(handler: MessageToByteHandler(RedisCommandEncoder()), loop: fanout.loop)
+        fanout.multiplexer.connected(PubSubConnection(redis, sharded: false), shard: 0)
+        var sent: [String] = []
+        while let buffer = try redis.readOutbound(as: ByteBuffer.self) { sent.append(String(buffer: buffer)) }
+        XCTAssertEqual(sent, [FanoutFixture.subscribe("broadcast:held")])
+        XCTAssertEqual(fanout.counters.lingeringChannels.current, 0)
     }
 }

@@ -48,9 +48,9 @@ final class FanoutFixture {
     let hubs: [LoopHub]
     let redis: EmbeddedChannel
 
-    init(hubCount: Int = 1, compressionThreshold: Int = 64) throws {
+    init(hubCount: Int = 1, compressionThreshold: Int = 64, linger: TimeAmount = .zero) throws {
         let logger = Logger(label: "test")
-        multiplexer = ChannelMultiplexer(eventLoop: loop, hubCount: hubCount, sharded: false, counters: counters, logger: logger)
+        multiplexer = ChannelMultiplexer(eventLoop: loop, hubCount: hubCount, sharded: false, counters: counters, logger: logger, linger: linger)
         let commands = try RedisCommandClient(endpoint: .defaultEndpoint, eventLoop: loop, logger: logger, options: .defaults)
         let publisher = ChannelPublisher(commands: commands, cluster: false, expireSeconds: 0)
         hubs = (0..<hubCount).map { [multiplexer, counters] in

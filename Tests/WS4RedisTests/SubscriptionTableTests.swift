@@ -12,7 +12,20 @@ final class SubscriptionTableTests: XCTestCase {
         XCTAssertEqual(table.release(["a"], hub: 1), [])
         XCTAssertEqual(table.release(["a", "b"], hub: 0), ["b"])
         XCTAssertEqual(table.release(["a"], hub: 1), ["a"])
+        XCTAssertEqual(table.channelCount, 2, "idle, still subscribed, until removed")
+        XCTAssertEqual(table.remove(["a", "b"]), ["a", "b"])
         XCTAssertEqual(table.channelCount, 0)
+    }
+
+    func testAnIdleChannelIsTakenAgainWithoutASubscribeAndOnlyIdleOnesAreRemoved() {
+        var table = SubscriptionTable(hubCount: 2)
+        _ = table.acquire(["a", "b"], hub: 0)
+        XCTAssertEqual(table.release(["a"], hub: 0), ["a"])
+        XCTAssertEqual(table.acquire(["a"], hub: 1), [], "still subscribed")
+        XCTAssertEqual(table.remove(["a", "b", "zzz"]), [], "a and b have subscribers")
+        var hubs: [Int] = []
+        table.forEachHub(of: "a") { hubs.append($0) }
+        XCTAssertEqual(hubs, [1])
     }
 
     func testReleasingWhatWasNeverAcquiredChangesNothing() {
@@ -36,7 +49,7 @@ final class SubscriptionTableTests: XCTestCase {
         var table = SubscriptionTable(hubCount: 1)
         _ = table.acquire(["a"], hub: 0)
         table.subscribeSent(["a"])
-        _ = table.release(["a"], hub: 0)
+        _ = table.remove(table.release(["a"], hub: 0))
         _ = table.acquire(["a"], hub: 0)
         table.subscribeSent(["a"])
         XCTAssertFalse(table.confirmationReceived("a"), "the first SUBSCRIBE's reply")

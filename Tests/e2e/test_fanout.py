@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Callable
 
 import redis
 
 from e2e_helpers import (
     Server,
     assert_all_received,
+    async_wait_until,
     close_all,
     http_get,
     open_client,
@@ -265,3 +267,39 @@ def test_websockets_land_on_every_event_loop(server: Server) -> None:
             await close_all(clients)
 
     run_async(body(), 60, "websockets on every loop")
+
+
+def numsub(r: redis.Redis, channel: str) -> int:
+    return int(r.pubsub_numsub(channel)[0][1])
+
+
+def test_a_channel_lingers_after_its_last_subscriber(mode: str, server_factory: Callable[..., Server], r: redis.Redis) -> None:
+    """--subscription-linger 1500: the channel of a socket that left stays subscribed, a socket that
+    comes back within the linger gets live messages without a new SUBSCRIBE, nothing reaches the one
+    that left, and PUBSUB NUMSUB drops to 0 once the linger passed. Off by default: at once then."""
+    server = server_factory(mode, "--subscription-linger", "1500")
+    default = server_factory(mode)
+    channel = "broadcast:linger"
+
+    async def body() -> None:
+        for target, lingers in ((server, True), (default, False)):
+            first = await open_client(target.url("linger"))
+            await target.await_stats(lambda s: s["subscriptions"] == 1, "the first socket's subscription")
+            await first.close()
+            await target.await_stats(lambda s: s["connections"] == 0, "the first socket gone")
+            if not lingers:
+                await async_wait_until(lambda: numsub(r, channel) == 0, 5, "the default unsubscribes at once")
+                continue
+            assert numsub(r, channel) == 1, "still subscribed while it lingers"
+            assert r.publish(channel, "to nobody") == 1
+            reload = await open_client(target.url("linger"))
+            await target.await_stats(lambda s: s["subscriptions"] == 1, "the reload's subscription")
+            r.publish(channel, "live")
+            assert await receive_one(reload, 10, "the reload") == "live", "the reload gets live messages, not the earlier one"
+            _, _, metrics = http_get(target.port, "/metrics")
+            assert re.search(rb"^ws4redis_lingering_channels_taken_total 1\b", metrics, re.MULTILINE), metrics[-2000:]
+            await reload.close()
+            await target.await_stats(lambda s: s["connections"] == 0, "the reload gone")
+            await async_wait_until(lambda: numsub(r, channel) == 0, 10, "UNSUBSCRIBE once the linger passed")
+
+    run_async(body(), 60, "linger")

@@ -59,6 +59,8 @@ public struct ServerConfiguration: Sendable {
     public var compression = true
     /// Smaller messages go uncompressed: deflate's overhead outweighs the gain on short texts.
     public var compressionThreshold = 128
+    /// ms a channel stays subscribed in Redis after its last local subscriber left; 0: not at all.
+    public var subscriptionLingerMilliseconds = 0
     /// Request line and headers together; browsers send a few KiB, cookies included.
     public var maxHeaderSize = 16_384
     /// A connection must complete its HTTP request within this (slowloris); also the idle limit between requests.

@@ -80,7 +80,16 @@ extension Setting {
             guard $1 == "on" || $1 == "off" else { throw WS4RedisError.configuration("reuse_port is on or off, got '\($1)'") }
             $0.reusePort = $1 == "on"
         },
-        .integer("max_message_size", 1 << 20, "largest client message in bytes; larger ones close with 1009 (the original's limit)") { $0.maxMessageSize = $1 },
+        .integer(
+            "max_message_size", 1 << 20,
+            "largest client message in bytes; larger ones close with 1009 (the original's limit); also the largest POST /publish body of ws4redis-host (413)"
+        ) { $0.maxMessageSize = $1 },
+        .integer(
+            "subscription_linger", 0,
+            "ms a channel stays subscribed in Redis after its last local subscriber left, so that a page reload pays no UNSUBSCRIBE and SUBSCRIBE; meanwhile PUBLISH counts this server as a receiver; 0: unsubscribe at once (the original's behaviour)"
+        ) {
+            $0.subscriptionLingerMilliseconds = $1
+        },
         .integer(
             "client_message_rate", 100,
             "messages per second a client may send (data and pings), on average; past it and its burst the socket closes with 1008; 0: unlimited"

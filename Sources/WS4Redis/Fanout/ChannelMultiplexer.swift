@@ -21,10 +21,18 @@ package final class ChannelMultiplexer: PubSubListener {
     /// A cluster's map once known; nil outside a cluster.
     private var cluster: ClusterMap?
     private let sharded: Bool
+    /// How long a channel stays subscribed after its last subscriber left (subscription_linger):
+    /// a page reload then pays no UNSUBSCRIBE and SUBSCRIBE. Zero: unsubscribed at once.
+    private let linger: TimeAmount
+    /// The idle channels still subscribed, until when.
+    private var lingering: [String: NIODeadline] = [:]
 
-    package init(eventLoop: any EventLoop, hubCount: Int, sharded: Bool, counters: ServerCounters, logger: Logger) {
+    package init(
+        eventLoop: any EventLoop, hubCount: Int, sharded: Bool, counters: ServerCounters, logger: Logger, linger: TimeAmount = .zero
+    ) {
         self.eventLoop = eventLoop
         self.sharded = sharded
+        self.linger = linger
         self.counters = counters
         self.logger = logger
         table = SubscriptionTable(hubCount: hubCount)
@@ -55,6 +63,7 @@ package final class ChannelMultiplexer: PubSubListener {
     func acquire(_ channels: [String], hub: LoopHub) {
         eventLoop.execute { [self] in
             send(subscribe: true, table.acquire(channels, hub: hub.index))
+            if !lingering.isEmpty { takeLingering(channels) }
             publishChannelCount()
             for channel in channels {
                 if table.isConfirmed(channel, connected: shard(of: channel).flatMap { connections[$0] } != nil) {
@@ -70,12 +79,45 @@ package final class ChannelMultiplexer: PubSubListener {
     /// A hub's last subscriber of each of `channels` left.
     func release(_ channels: [String], hub: LoopHub) {
         eventLoop.execute { [self] in
-            let gone = table.release(channels, hub: hub.index)
-            for channel in gone { answerWaiters(of: channel) }
-            send(subscribe: false, gone)
-            publishChannelCount()
+            let idle = table.release(channels, hub: hub.index)
+            if linger > .zero {
+                let until = NIODeadline.now() + linger
+                for channel in idle { lingering[channel] = until }
+                counters.lingeringChannels.set(lingering.count)
+            } else {
+                unsubscribe(idle)
+            }
             flushAnswers()
         }
+    }
+
+    /// Idle channels a hub takes again stop lingering: still subscribed, they cost Redis nothing.
+    private func takeLingering(_ channels: [String]) {
+        for channel in channels where lingering.removeValue(forKey: channel) != nil { counters.lingeringChannelsTaken.add(1) }
+        counters.lingeringChannels.set(lingering.count)
+    }
+
+    /// How often sweepLingering() runs: a channel leaves Redis between `linger` and `linger` + this.
+    package var lingerSweepInterval: TimeAmount {
+        min(max(.nanoseconds(linger.nanoseconds / 4), .milliseconds(50)), .seconds(1))
+    }
+
+    /// Unsubscribes the channels whose linger has passed.
+    package func sweepLingering(now: NIODeadline = .now()) {
+        let expired = lingering.compactMap { $0.value <= now ? $0.key : nil }
+        guard !expired.isEmpty else { return }
+        for channel in expired { lingering[channel] = nil }
+        counters.lingeringChannels.set(lingering.count)
+        unsubscribe(expired)
+        flushAnswers()
+    }
+
+    private func unsubscribe(_ idle: [String]) {
+        let gone = table.remove(idle)
+        // A hub that asked for a channel and left before Redis confirmed it is answered all the same.
+        for channel in gone { answerWaiters(of: channel) }
+        send(subscribe: false, gone)
+        publishChannelCount()
     }
 
     private func answerWaiters(of channel: String) {
@@ -96,6 +138,12 @@ package final class ChannelMultiplexer: PubSubListener {
     }
 
     package func connectionLost(shard: Int) {
+        // Idle channels are not worth subscribing to again.
+        let idle = lingering.keys.filter { self.shard(of: $0) == shard }
+        for channel in idle { lingering[channel] = nil }
+        counters.lingeringChannels.set(lingering.count)
+        for channel in table.remove(idle) { answerWaiters(of: channel) }
+        publishChannelCount()
         connections[shard] = nil
         readyShards.remove(shard)
         counters.redisConnected.store(false, ordering: .relaxed)

@@ -1,6 +1,8 @@
 /// Reference counts of Redis channels per event-loop hub (the TopicTree idea): Redis sees one
 /// SUBSCRIBE per channel however many sockets want it, and one UNSUBSCRIBE when the last leaves.
-/// Pure bookkeeping; the multiplexer sends what it returns.
+/// A channel whose last subscriber left stays (idle, still subscribed) until it is removed, which
+/// the multiplexer does at once or after subscription_linger. Pure bookkeeping; the multiplexer
+/// sends what it returns.
 package struct SubscriptionTable {
     struct Entry {
         /// Subscribers of the channel per hub index.
@@ -22,7 +24,8 @@ package struct SubscriptionTable {
     var channelCount: Int { entries.count }
     var channelNames: [String] { Array(entries.keys) }
 
-    /// Counts one more subscriber per channel; returns the channels Redis must now SUBSCRIBE to.
+    /// Counts one more subscriber per channel; returns the channels Redis must now SUBSCRIBE to
+    /// (an idle one is still subscribed).
     package mutating func acquire(_ channels: [String], hub: Int) -> [String] {
         var new: [String] = []
         for channel in channels {
@@ -36,21 +39,26 @@ package struct SubscriptionTable {
         return new
     }
 
-    /// Counts one subscriber less per channel; returns the channels Redis must now UNSUBSCRIBE from.
+    /// Counts one subscriber less per channel; returns the channels left without subscribers (idle).
     package mutating func release(_ channels: [String], hub: Int) -> [String] {
-        var gone: [String] = []
+        var idle: [String] = []
         for channel in channels {
             // No copy of the entry held: it would make the in-place update below copy the per-hub counts.
-            guard let total = entries[channel]?.total, entries[channel]!.countsByHub[hub] > 0 else { continue }
-            if total == 1 {
-                entries[channel] = nil
-                gone.append(channel)
-            } else {
-                entries[channel]!.countsByHub[hub] -= 1
-                entries[channel]!.total -= 1
-            }
+            guard entries[channel]?.countsByHub[hub] ?? 0 > 0 else { continue }
+            entries[channel]!.countsByHub[hub] -= 1
+            entries[channel]!.total -= 1
+            if entries[channel]!.total == 0 { idle.append(channel) }
         }
-        return gone
+        return idle
+    }
+
+    /// Forgets the idle ones of `channels`; returns them: the channels Redis must now UNSUBSCRIBE from.
+    package mutating func remove(_ channels: [String]) -> [String] {
+        channels.filter { channel in
+            guard entries[channel]?.total == 0 else { return false }
+            entries[channel] = nil
+            return true
+        }
     }
 
     mutating func subscribeSent(_ channels: [String]) {

@@ -17,6 +17,8 @@ package final class ServerCounters: Sendable {
     let loopConnections: [Level]
     let subscriptions = Level()
     let channels = Level()
+    /// Channels without local subscribers kept subscribed for subscription_linger.
+    let lingeringChannels = Level()
     let redisConnected = Atomic<Bool>(false)
     private let lastConnectionID = Atomic<UInt64>(0)
 
@@ -34,6 +36,8 @@ package final class ServerCounters: Sendable {
     let rateLimitedCloses: Total
     let publishFailures: Total
     let redisTimeouts: Total
+    /// Lingering channels a new subscriber took again (a SUBSCRIBE and an UNSUBSCRIBE saved).
+    let lingeringChannelsTaken: Total
     /// A pthread lock rather than Synchronization's Mutex: ThreadSanitizer sees the former.
     private let handshakesByStatus = NIOLockedValueBox<[Int: Total]>([:])
     private let deliveryLatency: CoreMetrics.Timer
@@ -63,11 +67,13 @@ package final class ServerCounters: Sendable {
         rateLimitedCloses = Total("ws4redis_rate_limited_closes_total", factory: factory)
         publishFailures = Total("ws4redis_client_publish_failures_total", factory: factory)
         redisTimeouts = Total("ws4redis_redis_timeouts_total", factory: factory)
+        lingeringChannelsTaken = Total("ws4redis_lingering_channels_taken_total", factory: factory)
         deliveryLatency = CoreMetrics.Timer(label: Self.deliveryLatencyName, factory: factory)
         var levelGauges = [
             (connections, CoreMetrics.Gauge(label: "ws4redis_connections", factory: factory)),
             (subscriptions, CoreMetrics.Gauge(label: "ws4redis_subscriptions", factory: factory)),
             (channels, CoreMetrics.Gauge(label: "ws4redis_channels", factory: factory)),
+            (lingeringChannels, CoreMetrics.Gauge(label: "ws4redis_lingering_channels", factory: factory)),
         ]
         loopConnections = (0..<loops).map { _ in Level() }
         levelGauges += loopConnections.enumerated().map { index, level in

@@ -84,7 +84,10 @@ public final class WS4RedisServer: @unchecked Sendable {
         let loops = Array(group.makeIterator())
         let redis = configuration.redis
         let topology = redis.isCluster ? ClusterTopology(endpoint: redis, eventLoop: loops[0], logger: logger) : nil
-        let multiplexer = ChannelMultiplexer(eventLoop: loops[0], hubCount: loops.count, sharded: topology != nil, counters: counters, logger: logger)
+        let multiplexer = ChannelMultiplexer(
+            eventLoop: loops[0], hubCount: loops.count, sharded: topology != nil, counters: counters, logger: logger,
+            linger: .milliseconds(Int64(configuration.subscriptionLingerMilliseconds))
+        )
         let redisOptions = RedisOptions(configuration)
         let commands = try redis.commands(on: loops[0], topology: topology, logger: logger, options: redisOptions, timeouts: counters.redisTimeouts)
         let publisher = ChannelPublisher(commands: commands, cluster: redis.isCluster, expireSeconds: configuration.expireSeconds)
@@ -126,6 +129,7 @@ public final class WS4RedisServer: @unchecked Sendable {
                 group: group, hubs: hubs, environments: environments, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
                 authorizer: authorizer, listeners: listeners, metricsListener: metricsListener, arrivals: arrivals,
                 timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs) + (arrivals.map { [sweep(of: $0, on: loops[0])] } ?? [])
+                    + lingerSweep(of: multiplexer)
             )
         } catch {
             listeners?.close()
@@ -173,6 +177,12 @@ public final class WS4RedisServer: @unchecked Sendable {
             timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.heartbeatTick(frame) } }
         }
         return timers
+    }
+
+    private func lingerSweep(of multiplexer: ChannelMultiplexer) -> [RepeatedTask] {
+        guard configuration.subscriptionLingerMilliseconds > 0 else { return [] }
+        let interval = multiplexer.lingerSweepInterval
+        return [multiplexer.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in multiplexer.sweepLingering() }]
     }
 
     private func sweep(of arrivals: ArrivalDeadlines, on loop: any EventLoop) -> RepeatedTask {
