@@ -71,7 +71,7 @@ static enum MHD_Result publish(struct host *host, struct MHD_Connection *connect
 
 /* MHD calls this once for the headers, once per body chunk, and once more at the end. */
 enum MHD_Result serve_publish(struct host *host, struct MHD_Connection *connection, struct request *request,
-                                     const char *method, const char *upload_data, size_t *upload_data_size) {
+                              const char *method, const char *upload_data, size_t *upload_data_size) {
     const char *facility = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "facility");
     if (!request->receiving) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)

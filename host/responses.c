@@ -4,9 +4,7 @@
 #include <microhttpd.h>
 #include <string.h>
 
-/* A response carrying `size` bytes of `body` (copied or not, by `mode`), or NULL when out of memory. */
-struct MHD_Response *typed_response(const char *content_type, const void *body, size_t size,
-                                           enum MHD_ResponseMemoryMode mode) {
+struct MHD_Response *typed_response(const char *content_type, const void *body, size_t size, enum MHD_ResponseMemoryMode mode) {
     struct MHD_Response *response = MHD_create_response_from_buffer(size, (void *)body, mode);
     if (response != NULL && MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
         MHD_destroy_response(response);
@@ -15,12 +13,10 @@ struct MHD_Response *typed_response(const char *content_type, const void *body, 
     return response;
 }
 
-/* A response carrying a copy of `body`, or NULL when out of memory. */
 struct MHD_Response *text_response(const char *content_type, const char *body) {
     return typed_response(content_type, body, strlen(body), MHD_RESPMEM_MUST_COPY);
 }
 
-/* Queues `response` and drops our reference. NULL (out of memory) closes the connection. */
 enum MHD_Result send_response(struct MHD_Connection *connection, unsigned status, struct MHD_Response *response) {
     if (response == NULL)
         return MHD_NO;
@@ -29,8 +25,7 @@ enum MHD_Result send_response(struct MHD_Connection *connection, unsigned status
     return queued;
 }
 
-enum MHD_Result reply(struct MHD_Connection *connection, unsigned status, const char *content_type,
-                             const char *body) {
+enum MHD_Result reply(struct MHD_Connection *connection, unsigned status, const char *content_type, const char *body) {
     return send_response(connection, status, text_response(content_type, body));
 }
 

@@ -331,7 +331,7 @@ void handshake_request_ended(struct host *host, struct request *request) {
    (from whatever source configured them) and answers 404 for other paths. The first call
    suspends the connection while the core decides; the next one sends the decision. */
 enum MHD_Result serve_handshake(struct host *host, struct MHD_Connection *connection, struct request *request,
-                                       const char *path, const char *method, const char *version) {
+                                const char *path, const char *method, const char *version) {
     if (request->pending != NULL) {
         if (request->resumed)
             return MHD_YES; /* a body chunk of a refused request: MHD discards it */

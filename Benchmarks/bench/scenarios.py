@@ -42,13 +42,13 @@ def loop_split(result: Result) -> str | None:
     """Each event loop's share of the loops' CPU, by process and thread name ("NIO-ELT-0-#0" ...),
     e.g. "51 / 49 %", with " | " between processes: a target whose work lands on one loop shows it.
     None for targets without NIO loops."""
-    loops = sorted(_get(result, "server", "event_loops") or [], key=lambda loop: (loop.get("pid", 0), loop["thread"]))
+    loops = sorted(_get(result, "server", "event_loops") or [], key=lambda loop: (loop["pid"], loop["thread"]))
     total = sum(loop["cpu_s"] for loop in loops)
     if len(loops) < 2 or total <= 0:
         return None
     shares: dict[int, list[str]] = {}
     for loop in loops:
-        shares.setdefault(loop.get("pid", 0), []).append(f"{100 * loop['cpu_s'] / total:.0f}")
+        shares.setdefault(loop["pid"], []).append(f"{100 * loop['cpu_s'] / total:.0f}")
     return " | ".join(" / ".join(process) for process in shares.values()) + " %"
 
 

@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -113,6 +114,14 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None, timeou
 def healthz(port: int) -> tuple[int, dict[str, Any]]:
     status, _, body = http_get(port, "/healthz", timeout=3.0)
     return status, json.loads(body) if body else {}
+
+
+def loop_connections(server: Server) -> dict[str, int]:
+    """ws4redis_loop_connections by loop, from /metrics."""
+    status, _, body = http_get(server.port, "/metrics")
+    assert status == 200, f"GET /metrics: {status}"
+    found = re.findall(rb'^ws4redis_loop_connections\{loop="(\d+)"\} (\d+)', body, re.MULTILINE)
+    return {loop.decode(): int(count) for loop, count in found}
 
 
 def websocket_key() -> str:

@@ -14,6 +14,7 @@ from e2e_helpers import (
     async_wait_until,
     close_all,
     http_get,
+    loop_connections,
     open_client,
     open_clients,
     receive_n,
@@ -240,14 +241,6 @@ def test_facilities_and_flags(server: Server, r: redis.Redis) -> None:
             await close_all([*named.values(), silent, *many])
 
     run_async(body(), 60, "facilities and flags")
-
-
-def loop_connections(server: Server) -> dict[str, int]:
-    """ws4redis_loop_connections by loop, from /metrics."""
-    status, _, body = http_get(server.port, "/metrics")
-    assert status == 200, f"GET /metrics: {status}"
-    found = re.findall(rb'^ws4redis_loop_connections\{loop="(\d+)"\} (\d+)', body, re.MULTILINE)
-    return {loop.decode(): int(count) for loop, count in found}
 
 
 def test_websockets_land_on_every_event_loop(server: Server) -> None:

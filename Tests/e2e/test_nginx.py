@@ -26,8 +26,8 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection
 
-from e2e_helpers import (STOP_TIMEOUT, RedisServer, Server, assert_all_received, close_all, free_port, http_get, open_client,
-                         open_clients, raw_handshake, receive_n, receive_one, run_async, wait_until)
+from e2e_helpers import (STOP_TIMEOUT, RedisServer, Server, assert_all_received, close_all, free_port, http_get, loop_connections,
+                         open_client, open_clients, raw_handshake, receive_n, receive_one, run_async, wait_until)
 from tls_helpers import Certificate, https_get, self_signed_certificate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -300,9 +300,7 @@ def test_websockets_through_nginx_land_on_every_event_loop(mode: str, server_fac
         clients = await open_clients(f"ws://127.0.0.1:{port}/ws/loops?subscribe-broadcast", n_clients)
         try:
             await server.await_stats(lambda s: s["connections"] == n_clients, f"{n_clients} connections")
-            _, _, metrics = http_get(server.port, "/metrics")
-            by_loop = {loop.decode(): int(count) for loop, count in
-                       re.findall(rb'^ws4redis_loop_connections\{loop="(\d+)"\} (\d+)', metrics, re.MULTILINE)}
+            by_loop = loop_connections(server)
             assert sorted(by_loop) == ["0", "1"] and min(by_loop.values()) >= n_clients // 4, f"connections by loop: {by_loop}"
         finally:
             await close_all(clients)

@@ -106,10 +106,14 @@ package final class ChannelMultiplexer: PubSubListener {
     package func sweepLingering(now: NIODeadline = .now()) {
         let expired = lingering.compactMap { $0.value <= now ? $0.key : nil }
         guard !expired.isEmpty else { return }
-        for channel in expired { lingering[channel] = nil }
-        counters.lingeringChannels.set(lingering.count)
-        unsubscribe(expired)
+        endLingering(expired)
         flushAnswers()
+    }
+
+    private func endLingering(_ channels: [String]) {
+        for channel in channels { lingering[channel] = nil }
+        counters.lingeringChannels.set(lingering.count)
+        unsubscribe(channels)
     }
 
     private func unsubscribe(_ idle: [String]) {
@@ -138,15 +142,11 @@ package final class ChannelMultiplexer: PubSubListener {
     }
 
     package func connectionLost(shard: Int) {
-        // Idle channels are not worth subscribing to again.
-        let idle = lingering.keys.filter { self.shard(of: $0) == shard }
-        for channel in idle { lingering[channel] = nil }
-        counters.lingeringChannels.set(lingering.count)
-        for channel in table.remove(idle) { answerWaiters(of: channel) }
-        publishChannelCount()
         connections[shard] = nil
         readyShards.remove(shard)
         counters.redisConnected.store(false, ordering: .relaxed)
+        // Idle channels are not worth subscribing to again (nothing is sent: the connection is gone).
+        endLingering(lingering.keys.filter { self.shard(of: $0) == shard })
         let lost = table.channelNames.filter { self.shard(of: $0) == shard }
         table.connectionLost(of: lost)
         batches = Array(repeating: [], count: batches.count)

@@ -128,8 +128,7 @@ public final class WS4RedisServer: @unchecked Sendable {
             return Running(
                 group: group, hubs: hubs, environments: environments, multiplexer: multiplexer, topology: topology, subscriber: subscriber, commands: commands,
                 authorizer: authorizer, listeners: listeners, metricsListener: metricsListener, arrivals: arrivals,
-                timers: timers(for: hubs) + sweeps(of: deadlines ?? [], on: hubs) + (arrivals.map { [sweep(of: $0, on: loops[0])] } ?? [])
-                    + lingerSweep(of: multiplexer)
+                timers: timers(for: hubs) + sweeps(of: deadlines ?? [], arrivals: arrivals, multiplexer: multiplexer, on: hubs)
             )
         } catch {
             listeners?.close()
@@ -167,33 +166,31 @@ public final class WS4RedisServer: @unchecked Sendable {
         var timers: [RepeatedTask] = []
         if configuration.pingIntervalMilliseconds > 0 {
             let interval = TimeAmount.milliseconds(Int64(configuration.pingIntervalMilliseconds))
-            timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.livenessTick() } }
+            timers += hubs.map { hub in every(interval, on: hub.eventLoop) { hub.livenessTick() } }
         }
         if let heartbeat = configuration.heartbeat {
             let interval = TimeAmount.nanoseconds(
                 max(1_000_000, Int64(configuration.heartbeatIntervalMilliseconds) * 1_000_000 / Int64(ConnectionSettings.heartbeatTicksPerInterval))
             )
             let frame = FrameWriter.frame(opcode: .text, payload: ByteBuffer(string: heartbeat), allocator: ByteBufferAllocator())
-            timers += hubs.map { hub in hub.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in hub.heartbeatTick(frame) } }
+            timers += hubs.map { hub in every(interval, on: hub.eventLoop) { hub.heartbeatTick(frame) } }
         }
         return timers
     }
 
-    private func lingerSweep(of multiplexer: ChannelMultiplexer) -> [RepeatedTask] {
-        guard configuration.subscriptionLingerMilliseconds > 0 else { return [] }
-        let interval = multiplexer.lingerSweepInterval
-        return [multiplexer.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in multiplexer.sweepLingering() }]
-    }
-
-    private func sweep(of arrivals: ArrivalDeadlines, on loop: any EventLoop) -> RepeatedTask {
-        loop.scheduleRepeatedTask(initialDelay: arrivals.sweepInterval, delay: arrivals.sweepInterval) { _ in arrivals.sweep() }
-    }
-
-    /// One sweep per loop of the handshake deadlines of its sockets.
-    private func sweeps(of deadlines: [ChannelDeadlines], on hubs: [LoopHub]) -> [RepeatedTask] {
-        zip(deadlines, hubs).map { deadlines, hub in
-            hub.eventLoop.scheduleRepeatedTask(initialDelay: deadlines.sweepInterval, delay: deadlines.sweepInterval) { _ in deadlines.sweep() }
+    /// The sweeps: of each loop's handshake deadlines on that loop, and of the host's arrivals and
+    /// the lingering channels on the first (the multiplexer's).
+    private func sweeps(of deadlines: [ChannelDeadlines], arrivals: ArrivalDeadlines?, multiplexer: ChannelMultiplexer, on hubs: [LoopHub]) -> [RepeatedTask] {
+        var sweeps = zip(deadlines, hubs).map { deadlines, hub in every(deadlines.sweepInterval, on: hub.eventLoop) { deadlines.sweep() } }
+        if let arrivals { sweeps.append(every(arrivals.sweepInterval, on: multiplexer.eventLoop) { arrivals.sweep() }) }
+        if configuration.subscriptionLingerMilliseconds > 0 {
+            sweeps.append(every(multiplexer.lingerSweepInterval, on: multiplexer.eventLoop) { multiplexer.sweepLingering() })
         }
+        return sweeps
+    }
+
+    private func every(_ interval: TimeAmount, on loop: any EventLoop, _ body: @escaping () -> Void) -> RepeatedTask {
+        loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in body() }
     }
 
     private func listen(
@@ -272,21 +269,11 @@ public final class WS4RedisServer: @unchecked Sendable {
         counters.prometheusText
     }
 
-    /// Decides an upgrade request (for hosts and the standalone listener alike). Identity sources
-    /// may take a while; the future completes on the event loop the socket is meant for: hand that
-    /// loop to adopt(_:descriptor:preface:on:onClose:).
-    public func decide(_ request: HandshakeRequest) throws -> EventLoopFuture<HandshakeDecision> {
-        let (progress, eventLoop) = try decision(for: request)
-        switch progress {
-        case .decided(let decision): return eventLoop.makeSucceededFuture(decision)
-        case .awaiting(let decision): return decision
-        }
-    }
-
-    /// Decides on the caller's thread when no identity source must be asked: a host learns the
-    /// decision without a trip to an event loop and back. `loop` is the socket's loop, chosen here
-    /// once: choosing again at adoption would give, with the round robin of two loops, every socket
-    /// the same loop.
+    /// Decides a host's upgrade request, on the caller's thread when no identity source must be
+    /// asked: the host learns the decision without a trip to an event loop and back. `loop` is the
+    /// socket's loop, chosen here once (an identity source's answer completes there; adopt() puts
+    /// the socket there): choosing again at adoption would give, with the round robin of two loops,
+    /// every socket the same loop.
     package func decision(for request: HandshakeRequest) throws -> (progress: DecisionProgress, loop: any EventLoop) {
         guard let group = lock.withLock({ running?.group }) else { throw WS4RedisError(.state, "the server is not running") }
         let loop = group.next()
@@ -369,11 +356,11 @@ public final class WS4RedisServer: @unchecked Sendable {
 
     /// Takes over a connected socket whose 101 response the host has already sent, without waiting
     /// for its event loop to register it (the host's thread goes on serving). The socket goes to
-    /// `loop`, the one its decision chose (when that is still one of the server's), else to the
-    /// next one. `onClose` runs once, after the descriptor is closed: also when adopting fails,
+    /// `loop`, the one its decision chose (when that is still one of the server's: not after a
+    /// restart), else to the next one. `onClose` runs once, after the descriptor is closed: also when adopting fails,
     /// before this throws or, when registering fails, on the event loop.
     public func adopt(
-        _ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], on loop: (any EventLoop)? = nil, onClose: @escaping @Sendable () -> Void
+        _ handshake: AcceptedHandshake, descriptor: CInt, preface: [UInt8], on loop: any EventLoop, onClose: @escaping @Sendable () -> Void
     ) throws {
         let handedOver = lock.withLock { () -> Bool in
             guard let running else { return false }
@@ -393,8 +380,8 @@ public final class WS4RedisServer: @unchecked Sendable {
         }
     }
 
-    private func destination(preferring loop: (any EventLoop)?, in running: Running) -> (any EventLoop, ConnectionEnvironment) {
-        if let loop, let environment = running.environments[ObjectIdentifier(loop as AnyObject)] { return (loop, environment) }
+    private func destination(preferring loop: any EventLoop, in running: Running) -> (any EventLoop, ConnectionEnvironment) {
+        if let environment = running.environments[ObjectIdentifier(loop as AnyObject)] { return (loop, environment) }
         let next = running.group.next()
         return (next, running.environments[ObjectIdentifier(next as AnyObject)]!)
     }
