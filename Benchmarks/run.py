@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import scenarios as scenario_sets  # noqa: E402
+from bench.goals import goals_section  # noqa: E402
 from bench.processes import RedisServer  # noqa: E402
 from bench.report import Outcome, machine_facts, markdown_report, table  # noqa: E402
 from bench.scenarios import GROUP_TITLES, Scenario, median_round, smoke_problems  # noqa: E402
@@ -129,10 +130,11 @@ def problems_of(outcome: Outcome, smoke: bool) -> list[str]:
 
 def run_all(ctx: Context, chosen: list[Scenario], args: argparse.Namespace) -> tuple[list[Outcome], list[str], list[str]]:
     """Runs every scenario against each of its targets; returns the outcomes, the report's sections
-    (group headings and tables, also printed as they come) and the problems."""
+    (the goals, then group headings and tables, also printed as they come) and the problems."""
     outcomes: list[Outcome] = []
     sections: list[str] = []
     problems: list[str] = []
+    shown: dict[tuple[str, str], Outcome] = {}
     for index, scenario in enumerate(chosen):
         if index == 0 or chosen[index - 1].group != scenario.group:
             sections.append(f"## {GROUP_TITLES[scenario.group]}\n")
@@ -148,9 +150,14 @@ def run_all(ctx: Context, chosen: list[Scenario], args: argparse.Namespace) -> t
                 rounds[target.name].append(outcome)
                 outcomes.append(outcome)
         group = [representative(scenario, rounds[target.name]) for target in targets]
+        shown.update({(scenario.key, outcome.target): outcome for outcome in group})
         sections.append(f"### {scenario.title}\n\n{table(scenario, group, REFERENCE[scenario.group])}\n")
         print("\n" + sections[-1], flush=True)
-    return outcomes, sections, problems
+    # Smoke runs reuse the scenarios' keys at a few sockets: their figures are no test of the goals.
+    goals = None if args.smoke else goals_section(shown)
+    if goals:
+        print("\n" + goals, flush=True)
+    return outcomes, ([goals] if goals else []) + sections, problems
 
 
 def main() -> int:

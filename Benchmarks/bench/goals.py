@@ -1,0 +1,89 @@
+"""Issue #20's targets, checked against this run's figures: each goal is a ratio (or a bound) over
+the representative outcomes of the tables, and says what limited it where it was profiled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .report import Outcome, metric_value
+
+
+@dataclass(frozen=True)
+class Goal:
+    section: str  # the issue's section
+    scenario: str  # Scenario.key
+    metric: str  # Metric.label
+    target: str
+    against: str | None  # the denominator's target; None: an absolute bound
+    bound: float
+    higher_is_better: bool
+    limit: str  # what limits the figure where the goal is missed, from the profile in the issue's note; "" if unprofiled
+
+    def describe(self) -> str:
+        relation = "≥" if self.higher_is_better else "≤"
+        if self.against is None:
+            return f"{self.metric}, {self.target}, {self.scenario}: {relation} {self.bound:g}"
+        return f"{self.metric}, {self.target} / {self.against}, {self.scenario}: {relation} {self.bound:g}×"
+
+
+HOST_HANDSHAKE = (
+    "the host's HTTP thread: libmicrohttpd accepts, reads, answers and hands over every socket (about 90k of the "
+    "host's 257k instructions per handshake, callgrind; 26.6 syscalls per handshake against the standalone server's "
+    "14.9, strace -c), and the adopted socket then costs the event loops about what a whole standalone handshake does "
+    "(ClientBootstrap.withConnectedSocket builds the same channel and pipeline)")
+NIO_HANDSHAKE = (
+    "NIO's channel machinery: the NIO floor (a 101 and a close, nothing else) is itself only at Nchan's rate and above "
+    "its CPU per handshake (101k instructions per handshake; ws4redis 181k, of which its own parsing, decision, "
+    "subscription and close are the rest)")
+IDLE_MEMORY = (
+    "NIO's objects per channel: 1.82 KiB of heap per idle websocket at 10k (heaptrack: pending-writes pool 544 B, "
+    "SocketChannel 393 B, socket 129 B, pipeline and 3 contexts 270 B, channel state 225 B, two cached addresses 96 B, "
+    "receive buffer 64 B, description 64 B) against 0.42 KiB of ws4redis's own (its connection handler)")
+NOT_PROFILED = "not profiled in this round"
+
+GOALS = [
+    *[Goal("1", key, "deliveries/s", "host", "standalone", 0.9, True, "") for key in
+      ("fanout-1k-1k", "fanout-10k-100", "fanout-10k-100-4k")],
+    *[Goal("1", key, "server CPU µs per delivery", "host", "standalone", 1.1, False, "") for key in
+      ("fanout-1k-1k", "fanout-10k-100", "fanout-10k-100-4k")],
+    Goal("1", "steady-10k", "latency p99 ms", "host", "standalone", 1.1, False, ""),
+    Goal("1", "handshakes", "handshakes/s", "host", "standalone", 0.9, True, HOST_HANDSHAKE),
+    Goal("2", "handshakes", "handshakes/s", "standalone", "nchan", 1.0, True, NIO_HANDSHAKE),
+    Goal("2", "handshakes", "server CPU µs per handshake", "standalone", "nchan", 1.0, False, NIO_HANDSHAKE),
+    Goal("2", "handshakes", "handshakes/s", "host", "nchan", 0.9, True, HOST_HANDSHAKE),
+    Goal("2", "idle-10k", "connect p99 ms", "standalone", "nchan", 1.0, False, ""),
+    Goal("2", "idle-100k", "connect p99 ms", "standalone", "nchan", 1.0, False, ""),
+    *[Goal("3", key, "server RSS KiB per connection", "standalone", None, 2.0, False, IDLE_MEMORY) for key in
+      ("idle-10k", "idle-50k", "idle-100k")],
+]
+
+
+def _value(outcomes: dict[tuple[str, str], Outcome], scenario: str, target: str, label: str) -> float | None:
+    outcome = outcomes.get((scenario, target))
+    if outcome is None or outcome.skipped:
+        return None
+    metric = next((m for m in outcome.scenario.metrics if m.label == label), None)
+    value = metric_value(metric, outcome.result) if metric else None
+    return value if isinstance(value, (int, float)) else None
+
+
+def _row(goal: Goal, outcomes: dict[tuple[str, str], Outcome]) -> list[str] | None:
+    value = _value(outcomes, goal.scenario, goal.target, goal.metric)
+    if goal.against is not None:
+        reference = _value(outcomes, goal.scenario, goal.against, goal.metric)
+        value = value / reference if value is not None and reference else None
+    if value is None:
+        return None
+    met = value >= goal.bound if goal.higher_is_better else value <= goal.bound
+    shown = f"{value:.2f}×" if goal.against else f"{value:.2f}"
+    return [goal.section, goal.describe(), shown, "met" if met else "**not met**", "" if met else goal.limit or NOT_PROFILED]
+
+
+def goals_section(outcomes: dict[tuple[str, str], Outcome]) -> str | None:
+    """The goals table, or None when this run measured none of them (e.g. --only)."""
+    rows = [row for row in (_row(goal, outcomes) for goal in GOALS) if row]
+    if not rows:
+        return None
+    header = [["§", "goal", "this run", "", "what limits it (as profiled for the issue)"], ["---"] * 5]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in header + rows)
+    return f"## Goals of issue #20, against this run\n\n{table}\n"
