@@ -503,6 +503,33 @@ final class WebSocketPipelineTests: XCTestCase {
         XCTAssertEqual(binary?.payload, [1, 2, 3])
     }
 
+    func handler() throws -> WebSocketConnectionHandler {
+        try channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+    }
+
+    func testAClientThatOnlyAnswersPingsHoldsNoInputBetweenReads() throws {
+        try makeChannel(endpoint: .echo)
+        XCTAssertFalse(try handler().holdsClientInput)
+        try channel.writeInbound(clientFrame(0xA, []))
+        XCTAssertFalse(try handler().holdsClientInput, "a pong leaves nothing to carry over")
+        var ping = clientFrame(0x9, [1, 2, 3])
+        try channel.writeInbound(ping.readSlice(length: 3)!)
+        XCTAssertTrue(try handler().holdsClientInput, "a read that ends inside a header keeps its start")
+        try channel.writeInbound(ping)
+        XCTAssertEqual(try readFrame()?.payload, [1, 2, 3], "the ping, whole, is answered")
+        XCTAssertFalse(try handler().holdsClientInput)
+    }
+
+    func testAClientInsideAMessageOrThatSentDataKeepsItsInput() throws {
+        try makeChannel(endpoint: .echo)
+        try channel.writeInbound(clientFrame(0x1, Array("he".utf8), fin: false))
+        try channel.writeInbound(clientFrame(0xA, []))
+        XCTAssertTrue(try handler().holdsClientInput, "a message is still being assembled")
+        try channel.writeInbound(clientFrame(0x0, Array("llo".utf8)))
+        XCTAssertEqual(try readFrame()?.payload, Array("hello".utf8))
+        XCTAssertTrue(try handler().holdsClientInput, "a client that sends data keeps it: no allocation per message")
+    }
+
     func testNothingIsParsedAfterARefusedFrame() throws {
         try makeChannel(endpoint: .echo, maxMessageSize: 1000) { $0.maxFrameSize = 1000 }
         var input = ByteBuffer(bytes: [0x82, 0xFE])

@@ -20,11 +20,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
     private var subscriptions: any SubscriptionPort { environment.subscriptions }
     private var settings: ConnectionSettings { environment.settings }
     private var counters: ServerCounters { environment.counters }
-    private var parser: FrameParser
-    /// The start of a frame header that a read ended inside (at most 13 bytes), copied so that
-    /// the channel's receive buffer can be reused.
-    private var headerStart: ByteBuffer?
-    private var assembler: MessageAssembler
+    private var input: ClientInput?
     private var state = ConnectionStateMachine()
     private var context: ChannelHandlerContext?
     private var started = false
@@ -53,13 +49,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
     }
 
     var channels: [String] { plan.subscriptions }
+    /// For the tests of when the input is let go.
+    var holdsClientInput: Bool { input != nil }
 
     init(plan: ConnectionPlan, environment: ConnectionEnvironment) {
         self.plan = plan
         self.takesCompressedFrames = plan.takesCompressedFrames
         self.environment = environment
-        self.parser = FrameParser(maxFrameSize: environment.settings.maxFrameSize)
-        self.assembler = MessageAssembler(maxMessageSize: environment.settings.maxMessageSize, inflater: plan.deflate != nil ? MessageInflater.self : nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -154,22 +150,26 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, FanoutSubscriber 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         state.receivedTraffic()
         var bytes = unwrapInboundIn(data)
-        if var start = headerStart {
-            headerStart = nil
+        let input = input ?? ClientInput(settings: settings, inflater: plan.deflate != nil ? MessageInflater.self : nil)
+        self.input = input
+        if var start = input.headerStart {
+            input.headerStart = nil
             start.writeBuffer(&bytes)
             bytes = start
         }
         do {
-            while let part = try parser.nextPart(from: &bytes) { receive(part, context: context) }
+            while let part = try input.parser.nextPart(from: &bytes) { receive(part, into: input, context: context) }
         } catch {
             return refuse(error, context: context)
         }
-        if bytes.readableBytes > 0 { headerStart = ByteBuffer(bytes: bytes.readableBytesView) }
+        if bytes.readableBytes > 0 { input.headerStart = ByteBuffer(bytes: bytes.readableBytesView) }
+        if input.isDisposable { self.input = nil }
     }
 
-    private func receive(_ part: FramePart, context: ChannelHandlerContext) {
-        switch assembler.receive(part) {
+    private func receive(_ part: FramePart, into input: ClientInput, context: ChannelHandlerContext) {
+        switch input.assembler.receive(part) {
         case .message(let opcode, let payload):
+            input.sentData = true
             guard admitted(payload.readableBytes) else { return }
             received(opcode: opcode, payload: payload, context: context)
         case .ping(let payload):

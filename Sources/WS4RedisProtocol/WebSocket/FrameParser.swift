@@ -21,6 +21,12 @@ package struct FrameParser {
         self.maxFrameSize = maxFrameSize
     }
 
+    /// Between frames: the next byte read starts a frame header.
+    package var isAtRest: Bool {
+        if case .header = state { return true }
+        return false
+    }
+
     /// The next part of the frames in `buffer` (consuming its bytes), or nil when more bytes are
     /// needed. Bytes of an incomplete header stay unread in `buffer`. After it throws, it discards
     /// what it is given and returns nil.

@@ -44,6 +44,10 @@ package struct MessageAssembler {
         inflaterType = inflater
     }
 
+    /// Between messages, not failed, and without an inflater's window to keep (context takeover):
+    /// a new assembler would go on the same.
+    package var isAtRest: Bool { partial == nil && frame == nil && inflater == nil && !failed }
+
     package mutating func receive(_ part: FramePart) -> Event {
         guard !failed else { return .none }
         let event: Event
