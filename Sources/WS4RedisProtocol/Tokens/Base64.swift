@@ -50,19 +50,24 @@ package enum Base64 {
         }
     }
 
+    /// Written straight into the string's storage: every handshake encodes its accept value.
     package static func encode(_ bytes: [UInt8]) -> String {
-        var output: [UInt8] = []
-        output.reserveCapacity((bytes.count + 2) / 3 * 4)
-        for start in stride(from: 0, to: bytes.count, by: 3) {
-            let count = min(3, bytes.count - start)
-            var value = UInt32(bytes[start]) << 16
-            if count > 1 { value |= UInt32(bytes[start + 1]) << 8 }
-            if count > 2 { value |= UInt32(bytes[start + 2]) }
-            for index in 0..<4 {
-                output.append(index <= count ? alphabet[Int(value >> UInt32(18 - 6 * index) & 0x3F)] : UInt8(ascii: "="))
+        String(unsafeUninitializedCapacity: (bytes.count + 2) / 3 * 4) { output in
+            alphabet.withUnsafeBufferPointer { alphabet in
+                var written = 0
+                for start in stride(from: 0, to: bytes.count, by: 3) {
+                    let count = min(3, bytes.count - start)
+                    var value = UInt32(bytes[start]) << 16
+                    if count > 1 { value |= UInt32(bytes[start + 1]) << 8 }
+                    if count > 2 { value |= UInt32(bytes[start + 2]) }
+                    for index in 0..<4 {
+                        output[written] = index <= count ? alphabet[Int(value >> UInt32(18 - 6 * index) & 0x3F)] : UInt8(ascii: "=")
+                        written += 1
+                    }
+                }
+                return written
             }
         }
-        return String(decoding: output, as: UTF8.self)
     }
 
     /// The decoded length of a well-formed padded base64 string, or nil when it is not one.
