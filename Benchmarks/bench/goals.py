@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .report import Outcome, metric_value
+from .report import Outcome, markdown_rows, metric_value
+from .scenarios import Metric
 
 
 @dataclass(frozen=True)
@@ -15,12 +16,11 @@ class Goal:
     metric: str  # Metric.label
     target: str
     against: str | None  # the denominator's target; None: an absolute bound
-    bound: float
-    higher_is_better: bool
+    bound: float  # a floor where the metric is better higher, else a ceiling
     limit: str  # what limits the figure where the goal is missed, from the profile in the issue's note; "" if unprofiled
 
-    def describe(self) -> str:
-        relation = "≥" if self.higher_is_better else "≤"
+    def describe(self, higher_is_better: bool) -> str:
+        relation = "≥" if higher_is_better else "≤"
         if self.against is None:
             return f"{self.metric}, {self.target}, {self.scenario}: {relation} {self.bound:g}"
         return f"{self.metric}, {self.target} / {self.against}, {self.scenario}: {relation} {self.bound:g}×"
@@ -46,41 +46,43 @@ CONNECT_AT_SCALE = (
     "ws4redis spends about twice Nchan's CPU per opened socket (the idle scenarios' server CPU)")
 
 GOALS = [
-    *[Goal("1", key, "deliveries/s", "host", "standalone", 0.9, True, "") for key in
+    *[Goal("1", key, "deliveries/s", "host", "standalone", 0.9, "") for key in
       ("fanout-1k-1k", "fanout-10k-100", "fanout-10k-100-4k")],
-    *[Goal("1", key, "server CPU µs per delivery", "host", "standalone", 1.1, False, "") for key in
+    *[Goal("1", key, "server CPU µs per delivery", "host", "standalone", 1.1, "") for key in
       ("fanout-1k-1k", "fanout-10k-100", "fanout-10k-100-4k")],
-    Goal("1", "steady-10k", "latency p99 ms", "host", "standalone", 1.1, False, ""),
-    Goal("1", "handshakes", "handshakes/s", "host", "standalone", 0.9, True, HOST_HANDSHAKE),
-    Goal("2", "handshakes", "handshakes/s", "standalone", "nchan", 1.0, True, NIO_HANDSHAKE),
-    Goal("2", "handshakes", "server CPU µs per handshake", "standalone", "nchan", 1.0, False, NIO_HANDSHAKE),
-    Goal("2", "handshakes", "handshakes/s", "host", "nchan", 0.9, True, HOST_HANDSHAKE),
-    Goal("2", "idle-10k", "connect p99 ms", "standalone", "nchan", 1.0, False, ""),
-    Goal("2", "idle-100k", "connect p99 ms", "standalone", "nchan", 1.0, False, CONNECT_AT_SCALE),
-    *[Goal("3", key, "server RSS KiB per connection", "standalone", None, 2.0, False, IDLE_MEMORY) for key in
+    Goal("1", "steady-10k", "latency p99 ms", "host", "standalone", 1.1, ""),
+    Goal("1", "handshakes", "handshakes/s", "host", "standalone", 0.9, HOST_HANDSHAKE),
+    Goal("2", "handshakes", "handshakes/s", "standalone", "nchan", 1.0, NIO_HANDSHAKE),
+    Goal("2", "handshakes", "server CPU µs per handshake", "standalone", "nchan", 1.0, NIO_HANDSHAKE),
+    Goal("2", "handshakes", "handshakes/s", "host", "nchan", 0.9, HOST_HANDSHAKE),
+    Goal("2", "idle-10k", "connect p99 ms", "standalone", "nchan", 1.0, ""),
+    Goal("2", "idle-100k", "connect p99 ms", "standalone", "nchan", 1.0, CONNECT_AT_SCALE),
+    *[Goal("3", key, "server RSS KiB per connection", "standalone", None, 2.0, IDLE_MEMORY) for key in
       ("idle-10k", "idle-50k", "idle-100k")],
 ]
 
 
-def _value(outcomes: dict[tuple[str, str], Outcome], scenario: str, target: str, label: str) -> float | None:
+def _measured(outcomes: dict[tuple[str, str], Outcome], scenario: str, target: str, label: str) -> tuple[Metric, float] | None:
     outcome = outcomes.get((scenario, target))
     if outcome is None or outcome.skipped:
         return None
     metric = next((m for m in outcome.scenario.metrics if m.label == label), None)
     value = metric_value(metric, outcome.result) if metric else None
-    return value if isinstance(value, (int, float)) else None
+    return (metric, value) if metric and isinstance(value, (int, float)) else None
 
 
 def _row(goal: Goal, outcomes: dict[tuple[str, str], Outcome]) -> list[str] | None:
-    value = _value(outcomes, goal.scenario, goal.target, goal.metric)
-    if goal.against is not None:
-        reference = _value(outcomes, goal.scenario, goal.against, goal.metric)
-        value = value / reference if value is not None and reference else None
-    if value is None:
+    measured = _measured(outcomes, goal.scenario, goal.target, goal.metric)
+    if goal.against is not None and measured:
+        reference = _measured(outcomes, goal.scenario, goal.against, goal.metric)
+        measured = (measured[0], measured[1] / reference[1]) if reference and reference[1] else None
+    if measured is None:
         return None
-    met = value >= goal.bound if goal.higher_is_better else value <= goal.bound
+    metric, value = measured
+    higher = metric.better == "higher"
+    met = value >= goal.bound if higher else value <= goal.bound
     shown = f"{value:.2f}×" if goal.against else f"{value:.2f}"
-    return [goal.section, goal.describe(), shown, "met" if met else "**not met**", "" if met else goal.limit or NOT_PROFILED]
+    return [goal.section, goal.describe(higher), shown, "met" if met else "**not met**", "" if met else goal.limit or NOT_PROFILED]
 
 
 def goals_section(outcomes: dict[tuple[str, str], Outcome]) -> str | None:
@@ -89,5 +91,4 @@ def goals_section(outcomes: dict[tuple[str, str], Outcome]) -> str | None:
     if not rows:
         return None
     header = [["§", "goal", "this run", "", "what limits it (as profiled for the issue)"], ["---"] * 5]
-    table = "\n".join("| " + " | ".join(row) + " |" for row in header + rows)
-    return f"## Goals of issue #20, against this run\n\n{table}\n"
+    return f"## Goals of issue #20, against this run\n\n{markdown_rows(header + rows)}\n"

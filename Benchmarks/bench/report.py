@@ -73,6 +73,10 @@ def table(scenario: Scenario, outcomes: list[Outcome], reference: str) -> str:
             reference_value = metric_value(metric, base.result)
             row += [_ratio(metric_value(metric, o.result), reference_value) if metric.better else "" for o in others]
         rows.append(row)
+    return markdown_rows(rows)
+
+
+def markdown_rows(rows: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 

@@ -97,9 +97,10 @@ package final class ChannelMultiplexer: PubSubListener {
         counters.lingeringChannels.set(lingering.count)
     }
 
-    /// How often sweepLingering() runs: a channel leaves Redis between `linger` and `linger` + this.
-    package var lingerSweepInterval: TimeAmount {
-        min(max(.nanoseconds(linger.nanoseconds / 4), .milliseconds(50)), .seconds(1))
+    /// How often sweepLingering() must run: a channel leaves Redis between `linger` and `linger` +
+    /// this; nil when channels do not linger.
+    package var lingerSweepInterval: TimeAmount? {
+        linger > .zero ? min(max(.nanoseconds(linger.nanoseconds / 4), .milliseconds(50)), .seconds(1)) : nil
     }
 
     /// Unsubscribes the channels whose linger has passed.

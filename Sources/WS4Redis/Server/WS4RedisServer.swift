@@ -183,8 +183,8 @@ public final class WS4RedisServer: @unchecked Sendable {
     private func sweeps(of deadlines: [ChannelDeadlines], arrivals: ArrivalDeadlines?, multiplexer: ChannelMultiplexer, on hubs: [LoopHub]) -> [RepeatedTask] {
         var sweeps = zip(deadlines, hubs).map { deadlines, hub in every(deadlines.sweepInterval, on: hub.eventLoop) { deadlines.sweep() } }
         if let arrivals { sweeps.append(every(arrivals.sweepInterval, on: multiplexer.eventLoop) { arrivals.sweep() }) }
-        if configuration.subscriptionLingerMilliseconds > 0 {
-            sweeps.append(every(multiplexer.lingerSweepInterval, on: multiplexer.eventLoop) { multiplexer.sweepLingering() })
+        if let interval = multiplexer.lingerSweepInterval {
+            sweeps.append(every(interval, on: multiplexer.eventLoop) { multiplexer.sweepLingering() })
         }
         return sweeps
     }
